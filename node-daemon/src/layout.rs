@@ -1,0 +1,75 @@
+//! Where things live on a node, in one place so that the renderer (which
+//! writes these paths into unit files), the secret store and the reconciler
+//! always agree.
+//!
+//! For the service user `archipelago` with home `/var/lib/archipelago`:
+//!
+//! | what | path |
+//! |---|---|
+//! | Quadlet units | `~/.config/containers/systemd/` |
+//! | state file | `~/.local/state/archipelago/state.json` |
+//! | generated secrets | `~/.local/share/archipelago/secrets/<app>/files/<name>` |
+//! | secret env files | `~/.local/share/archipelago/secrets/<app>/env/<container>.env` |
+//! | app data folders | `~/.local/share/archipelago/apps/<app>/<path>` |
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The service user's Quadlet folder.
+    pub units_dir: PathBuf,
+    /// Folder of the state file.
+    pub state_dir: PathBuf,
+    /// Root of the generated secrets (mode 0700).
+    pub secrets_root: PathBuf,
+    /// Root of the apps' data folders.
+    pub data_root: PathBuf,
+}
+
+impl Layout {
+    /// The standard layout under a home directory.
+    pub fn under_home(home: &Path) -> Self {
+        let share = home.join(".local/share/archipelago");
+        Self {
+            units_dir: home.join(".config/containers/systemd"),
+            state_dir: home.join(".local/state/archipelago"),
+            secrets_root: share.join("secrets"),
+            data_root: share.join("apps"),
+        }
+    }
+
+    /// Folder holding everything secret of one app.
+    pub fn app_secrets_dir(&self, app: &str) -> PathBuf {
+        self.secrets_root.join(app)
+    }
+
+    /// Folder of an app's generated secret files.
+    pub fn secret_files_dir(&self, app: &str) -> PathBuf {
+        self.app_secrets_dir(app).join("files")
+    }
+
+    /// One generated secret of one app.
+    pub fn secret_file(&self, app: &str, name: &str) -> PathBuf {
+        self.secret_files_dir(app).join(name)
+    }
+
+    /// Folder of an app's per-container secret environment files.
+    pub fn env_files_dir(&self, app: &str) -> PathBuf {
+        self.app_secrets_dir(app).join("env")
+    }
+
+    /// The podman `--env-file` holding a container's secret variables.
+    pub fn env_file(&self, app: &str, container: &str) -> PathBuf {
+        self.env_files_dir(app).join(format!("{container}.env"))
+    }
+
+    /// An app's own data directory; bind mounts must stay inside it.
+    pub fn app_data_dir(&self, app: &str) -> PathBuf {
+        self.data_root.join(app)
+    }
+
+    /// The state file.
+    pub fn state_file(&self) -> PathBuf {
+        self.state_dir.join("state.json")
+    }
+}

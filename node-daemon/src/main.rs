@@ -1,0 +1,3 @@
+//! `archipelagod`: the node daemon's command line.
+
+fn main() {}
