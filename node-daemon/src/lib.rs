@@ -1,9 +1,11 @@
 //! The Archipelago node daemon as a library: everything `archipelagod` does,
 //! split by domain so that each part can be tested on its own.
 //!
+//! - [`manifest`]: app manifests, parsing and validation (pure).
 //! - [`fsutil`]: crash-safe writes and change tracking shared by every module
 //!   that writes files.
 //! - [`layout`]: where units, secrets, data and state live on a node.
 
 pub mod fsutil;
 pub mod layout;
+pub mod manifest;
