@@ -2,6 +2,7 @@
 //! split by domain so that each part can be tested on its own.
 //!
 //! - [`manifest`]: app manifests, parsing and validation (pure).
+//! - [`quadlet`]: manifests rendered into Quadlet unit files (pure).
 //! - [`fsutil`]: crash-safe writes and change tracking shared by every module
 //!   that writes files.
 //! - [`layout`]: where units, secrets, data and state live on a node.
@@ -9,3 +10,4 @@
 pub mod fsutil;
 pub mod layout;
 pub mod manifest;
+pub mod quadlet;
