@@ -3,6 +3,8 @@
 //!
 //! - [`manifest`]: app manifests, parsing and validation (pure).
 //! - [`quadlet`]: manifests rendered into Quadlet unit files (pure).
+//! - [`secrets`]: the apps' generated secrets, made and repaired.
+//! - [`state`]: the installed apps and their run states, on disk.
 //! - [`fsutil`]: crash-safe writes and change tracking shared by every module
 //!   that writes files.
 //! - [`layout`]: where units, secrets, data and state live on a node.
@@ -11,3 +13,4 @@ pub mod fsutil;
 pub mod layout;
 pub mod manifest;
 pub mod quadlet;
+pub mod secrets;
