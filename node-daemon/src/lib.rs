@@ -14,3 +14,4 @@ pub mod layout;
 pub mod manifest;
 pub mod quadlet;
 pub mod secrets;
+pub mod state;
