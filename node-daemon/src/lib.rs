@@ -5,13 +5,20 @@
 //! - [`quadlet`]: manifests rendered into Quadlet unit files (pure).
 //! - [`secrets`]: the apps' generated secrets, made and repaired.
 //! - [`state`]: the installed apps and their run states, on disk.
+//! - [`reconcile`]: the level-triggered pass from desired to current state.
+//! - [`systemd`], [`podman`]: the outside systems, behind narrow traits;
+//!   [`fake`] stands in for both in unit tests.
 //! - [`fsutil`]: crash-safe writes and change tracking shared by every module
 //!   that writes files.
 //! - [`layout`]: where units, secrets, data and state live on a node.
 
+pub mod fake;
 pub mod fsutil;
 pub mod layout;
 pub mod manifest;
+pub mod podman;
 pub mod quadlet;
+pub mod reconcile;
 pub mod secrets;
 pub mod state;
+pub mod systemd;

@@ -1,0 +1,325 @@
+//! A scripted stand-in for a node's systemd manager and podman, for unit
+//! tests and benchmarks of the reconciler. It behaves like the real pair in
+//! the ways the reconciler depends on — a unit exists only after `reload`
+//! has seen its Quadlet file, a started container publishes the ports its
+//! unit file says *as of the last reload*, stopping removes the container
+//! (Quadlet runs `--rm`) — and it records every call. It never replaces the
+//! tests on real nodes.
+
+use crate::manifest::Protocol;
+use crate::podman::{ContainerInfo, PodmanApi, PodmanError, PortBinding};
+use crate::systemd::{SystemdError, SystemdManager};
+use archipelago_api::{ActiveState, UnitState};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+
+/// One recorded call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    Reload,
+    Start(String),
+    Stop(String),
+    Restart(String),
+    ResetFailed(String),
+    /// `ListUnitsByNames` with this many names.
+    ListUnits(usize),
+    ListContainers,
+}
+
+impl Call {
+    /// True for calls that change something on the node.
+    pub const fn is_mutation(&self) -> bool {
+        !matches!(self, Self::ListUnits(_) | Self::ListContainers)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct LoadedContainer {
+    container_name: String,
+    app: String,
+    ports: Vec<PortBinding>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Services known since the last reload; container units carry details.
+    loaded: BTreeMap<String, Option<LoadedContainer>>,
+    active: BTreeMap<String, ActiveState>,
+    containers: BTreeMap<String, ContainerInfo>,
+    fail_start: BTreeSet<String>,
+    calls: Vec<Call>,
+}
+
+/// The fake node. Cheap to share by reference.
+#[derive(Debug)]
+pub struct FakeNode {
+    units_dir: PathBuf,
+    inner: Mutex<Inner>,
+}
+
+impl FakeNode {
+    /// A node whose Quadlet folder is `units_dir`.
+    pub fn new(units_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            units_dir: units_dir.into(),
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Every call so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    /// Calls that changed something.
+    pub fn mutations(&self) -> Vec<Call> {
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| c.is_mutation())
+            .cloned()
+            .collect()
+    }
+
+    pub fn clear_calls(&self) {
+        self.lock().calls.clear();
+    }
+
+    /// systemd's view of a unit.
+    pub fn active_state(&self, unit: &str) -> ActiveState {
+        self.lock()
+            .active
+            .get(unit)
+            .copied()
+            .unwrap_or(ActiveState::Inactive)
+    }
+
+    /// podman's view of a container.
+    pub fn container(&self, name: &str) -> Option<ContainerInfo> {
+        self.lock().containers.get(name).cloned()
+    }
+
+    /// Simulates a container dying: the unit fails, the container is gone.
+    pub fn kill(&self, unit: &str) {
+        let mut g = self.lock();
+        g.active.insert(unit.to_owned(), ActiveState::Failed);
+        if let Some(Some(c)) = g.loaded.get(unit).cloned() {
+            g.containers.remove(&c.container_name);
+        }
+    }
+
+    /// Makes the running container report other ports (someone ran it by hand).
+    pub fn set_container_ports(&self, name: &str, ports: Vec<PortBinding>) {
+        if let Some(c) = self.lock().containers.get_mut(name) {
+            c.ports = ports;
+        }
+    }
+
+    /// Starting this unit will fail from now on.
+    pub fn fail_on_start(&self, unit: &str) {
+        self.lock().fail_start.insert(unit.to_owned());
+    }
+
+    fn scan_units(&self) -> BTreeMap<String, Option<LoadedContainer>> {
+        let mut loaded = BTreeMap::new();
+        let Ok(entries) = std::fs::read_dir(&self.units_dir) else {
+            return loaded;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let Some((stem, ext)) = name.rsplit_once('.') else {
+                continue;
+            };
+            match ext {
+                "container" => {
+                    let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                    loaded.insert(
+                        format!("{stem}.service"),
+                        Some(parse_container(stem, &text)),
+                    );
+                }
+                "volume" | "network" => {
+                    loaded.insert(format!("{stem}-{ext}.service"), None);
+                }
+                _ => {}
+            }
+        }
+        loaded
+    }
+
+    fn start_locked(g: &mut Inner, unit: &str) -> Result<(), SystemdError> {
+        let Some(spec) = g.loaded.get(unit).cloned() else {
+            return Err(SystemdError::NoSuchUnit(unit.to_owned()));
+        };
+        if g.fail_start.contains(unit) {
+            g.active.insert(unit.to_owned(), ActiveState::Failed);
+            return Err(SystemdError::JobFailed {
+                verb: "start",
+                unit: unit.to_owned(),
+                result: "failed".into(),
+            });
+        }
+        g.active.insert(unit.to_owned(), ActiveState::Active);
+        if let Some(c) = spec {
+            g.containers.insert(
+                c.container_name.clone(),
+                ContainerInfo {
+                    name: c.container_name,
+                    app: c.app,
+                    state: "running".into(),
+                    ports: c.ports,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn stop_locked(g: &mut Inner, unit: &str) {
+        g.active.insert(unit.to_owned(), ActiveState::Inactive);
+        if let Some(Some(c)) = g.loaded.get(unit) {
+            let name = c.container_name.clone();
+            g.containers.remove(&name);
+        }
+    }
+}
+
+fn parse_container(stem: &str, text: &str) -> LoadedContainer {
+    let mut c = LoadedContainer {
+        container_name: stem.to_owned(),
+        app: String::new(),
+        ports: Vec::new(),
+    };
+    for line in text.lines() {
+        if let Some(v) = line.strip_prefix("ContainerName=") {
+            v.clone_into(&mut c.container_name);
+        } else if let Some(v) = line.strip_prefix("Label=io.archipelago.app=") {
+            v.clone_into(&mut c.app);
+        } else if let Some(v) = line.strip_prefix("PublishPort=") {
+            if let Some(p) = parse_publish(v) {
+                c.ports.push(p);
+            }
+        }
+    }
+    c.ports.sort();
+    c
+}
+
+/// Parses `[ip:]host:container/proto` (IPv6 in brackets).
+pub fn parse_publish(v: &str) -> Option<PortBinding> {
+    let (spec, proto) = v.split_once('/').unwrap_or((v, "tcp"));
+    let protocol = match proto {
+        "udp" => Protocol::Udp,
+        _ => Protocol::Tcp,
+    };
+    let (ip, rest) = if let Some(r) = spec.strip_prefix('[') {
+        let (ip, rest) = r.split_once("]:")?;
+        (Some(ip.parse().ok()?), rest)
+    } else if spec.matches(':').count() == 2 {
+        let (ip, rest) = spec.split_once(':')?;
+        (Some(ip.parse().ok()?), rest)
+    } else {
+        (None, spec)
+    };
+    let (host, container) = rest.split_once(':')?;
+    Some(PortBinding {
+        host_ip: ip,
+        host_port: host.parse().ok()?,
+        container_port: container.parse().ok()?,
+        protocol,
+    })
+}
+
+impl SystemdManager for FakeNode {
+    async fn reload(&self) -> Result<(), SystemdError> {
+        let loaded = self.scan_units();
+        let mut g = self.lock();
+        g.calls.push(Call::Reload);
+        g.loaded = loaded;
+        Ok(())
+    }
+
+    async fn start_unit(&self, unit: &str) -> Result<(), SystemdError> {
+        let mut g = self.lock();
+        g.calls.push(Call::Start(unit.to_owned()));
+        if g.active.get(unit).copied() == Some(ActiveState::Active) {
+            return Ok(());
+        }
+        Self::start_locked(&mut g, unit)
+    }
+
+    async fn stop_unit(&self, unit: &str) -> Result<(), SystemdError> {
+        let mut g = self.lock();
+        g.calls.push(Call::Stop(unit.to_owned()));
+        if !g.loaded.contains_key(unit) {
+            return Err(SystemdError::NoSuchUnit(unit.to_owned()));
+        }
+        Self::stop_locked(&mut g, unit);
+        Ok(())
+    }
+
+    async fn restart_unit(&self, unit: &str) -> Result<(), SystemdError> {
+        let mut g = self.lock();
+        g.calls.push(Call::Restart(unit.to_owned()));
+        Self::stop_locked(&mut g, unit);
+        Self::start_locked(&mut g, unit)
+    }
+
+    async fn reset_failed_unit(&self, unit: &str) -> Result<(), SystemdError> {
+        let mut g = self.lock();
+        g.calls.push(Call::ResetFailed(unit.to_owned()));
+        if g.active.get(unit).copied() == Some(ActiveState::Failed) {
+            g.active.insert(unit.to_owned(), ActiveState::Inactive);
+        }
+        Ok(())
+    }
+
+    async fn list_units_by_names(&self, units: &[String]) -> Result<Vec<UnitState>, SystemdError> {
+        let mut g = self.lock();
+        g.calls.push(Call::ListUnits(units.len()));
+        Ok(units
+            .iter()
+            .map(|u| {
+                let loaded = g.loaded.contains_key(u);
+                UnitState {
+                    name: u.clone(),
+                    load_state: if loaded { "loaded" } else { "not-found" }.into(),
+                    active_state: g.active.get(u).copied().unwrap_or(ActiveState::Inactive),
+                    sub_state: String::new(),
+                }
+            })
+            .collect())
+    }
+}
+
+impl PodmanApi for FakeNode {
+    async fn list_containers(&self) -> Result<Vec<ContainerInfo>, PodmanError> {
+        let mut g = self.lock();
+        g.calls.push(Call::ListContainers);
+        Ok(g.containers.values().cloned().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_specs_parse() {
+        let p = parse_publish("127.0.0.1:50001:50001/tcp").unwrap();
+        assert_eq!((p.host_port, p.container_port), (50001, 50001));
+        assert!(p.host_ip.is_some());
+        let p = parse_publish("[::1]:18000:8000/udp").unwrap();
+        assert_eq!(p.protocol, Protocol::Udp);
+        assert!(parse_publish("8080:80/tcp").unwrap().host_ip.is_none());
+    }
+}

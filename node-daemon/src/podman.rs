@@ -1,0 +1,55 @@
+//! podman's REST API on the service user's socket, behind the narrow trait
+//! the reconciler needs. The real implementation speaks HTTP over
+//! `/run/user/<uid>/podman/podman.sock`; [`crate::fake::FakeNode`] stands in
+//! for unit tests.
+
+use std::future::Future;
+use std::net::IpAddr;
+
+use crate::manifest::Protocol;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PodmanError {
+    /// The API could not be reached or answered with an error.
+    #[error("podman's API failed: {0}")]
+    Api(String),
+}
+
+/// One published port as podman reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortBinding {
+    /// `None` when bound on every address.
+    pub host_ip: Option<IpAddr>,
+    pub host_port: u16,
+    pub container_port: u16,
+    pub protocol: Protocol,
+}
+
+/// One of our containers (labelled `io.archipelago.managed=true`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerInfo {
+    /// `<app>_<container>`.
+    pub name: String,
+    /// Value of the `io.archipelago.app` label.
+    pub app: String,
+    /// podman's `State` (`running`, `exited`, …).
+    pub state: String,
+    pub ports: Vec<PortBinding>,
+}
+
+/// The calls the reconciler makes on podman.
+pub trait PodmanApi: Send + Sync {
+    /// All containers carrying our label, running or not: one API call.
+    fn list_containers(
+        &self,
+    ) -> impl Future<Output = Result<Vec<ContainerInfo>, PodmanError>> + Send;
+}
+
+/// One client shared by several owners.
+impl<T: PodmanApi> PodmanApi for std::sync::Arc<T> {
+    fn list_containers(
+        &self,
+    ) -> impl Future<Output = Result<Vec<ContainerInfo>, PodmanError>> + Send {
+        (**self).list_containers()
+    }
+}

@@ -1,0 +1,768 @@
+//! The level-triggered reconciler (pillar 2): one idempotent pass turns the
+//! desired state (installed apps, their manifests and run states) into the
+//! current state (secrets, unit files, systemd units, containers). It never
+//! looks at what triggered it; a pass over unchanged input writes nothing and
+//! asks systemd to change nothing (it only *reads* unit and container state:
+//! one `ListUnitsByNames` and one container listing), and it repairs drift —
+//! a unit file edited by hand, a missing or damaged secret, a container
+//! publishing other ports than its manifest says, a unit that died.
+//!
+//! Shaped like a kube-rs controller: [`reconcile`] handles one app against
+//! the observed node and returns an [`Action`]; [`error_policy`] turns a
+//! failure into one. [`reconcile_pass`] wraps them with the node-wide steps
+//! that must happen once per pass (write files, remove orphans, one
+//! `Reload`, observe).
+
+use crate::fsutil::{self, FsError, StampCache, TEMP_PREFIX};
+use crate::layout::Layout;
+use crate::manifest::{self, Manifest, Strictness};
+use crate::podman::{ContainerInfo, PodmanApi, PodmanError, PortBinding};
+use crate::quadlet::{self, RenderedUnit, UnitKind};
+use crate::secrets::{Problem, SecretError, SecretReport, SecretStore};
+use crate::state::NodeState;
+use crate::systemd::{SystemdError, SystemdManager};
+use archipelago_api::{ActiveState, AppId, ErrorCode, RunState, UnitState};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// The periodic safety net: every app is looked at again at least this often.
+pub const REQUEUE_INTERVAL: Duration = Duration::from_secs(30);
+/// Sooner, while a unit is on its way up or down.
+const REQUEUE_SOON: Duration = Duration::from_secs(5);
+/// After a failure.
+const REQUEUE_AFTER_ERROR: Duration = Duration::from_secs(10);
+
+/// Every this many passes the file caches are dropped and every file is
+/// read and checked in full: about hourly at the 30 s interval. Between
+/// deep checks, inotify tells which files changed (see
+/// [`StampCache`]); the deep check guards against what it cannot see.
+pub const DEEP_CHECK_EVERY: u64 = 120;
+
+/// What the reconciler needs: where things live, the outside systems, and
+/// what earlier passes already verified.
+#[derive(Debug)]
+pub struct Context<S, P> {
+    pub layout: Layout,
+    pub systemd: S,
+    pub podman: P,
+    pub secrets: SecretStore,
+    /// Unit files verified equal to their rendering by an earlier pass.
+    unit_stamps: StampCache,
+    passes: AtomicU64,
+    deep_check_every: u64,
+    /// The rendered file names of the last orphan scan that found the unit
+    /// folder clean; with the folder unchanged since, no scan is needed.
+    clean_scan: Mutex<Option<BTreeSet<String>>>,
+}
+
+impl<S, P> Context<S, P> {
+    pub fn new(layout: Layout, systemd: S, podman: P, secrets: SecretStore) -> Self {
+        Self {
+            layout,
+            systemd,
+            podman,
+            secrets,
+            unit_stamps: StampCache::new(),
+            passes: AtomicU64::new(0),
+            deep_check_every: DEEP_CHECK_EVERY,
+            clean_scan: Mutex::new(None),
+        }
+    }
+
+    /// Makes every `n`th pass a deep check (the first pass always is).
+    #[must_use]
+    pub fn with_deep_check_every(mut self, n: u64) -> Self {
+        self.deep_check_every = n.max(1);
+        self
+    }
+}
+
+/// When to look at an app again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Requeue(Duration),
+}
+
+/// A failure reconciling one app.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("secrets of {app}: {source}")]
+    Secret {
+        app: AppId,
+        #[source]
+        source: SecretError,
+    },
+    #[error(transparent)]
+    Systemd(#[from] SystemdError),
+    #[error(transparent)]
+    Podman(#[from] PodmanError),
+    #[error(
+        "unit {unit} is not loaded after a reload: the Quadlet generator rejected it (see `journalctl --user -t quadlet-generator`)"
+    )]
+    UnitNotLoaded { unit: String },
+}
+
+impl ReconcileError {
+    /// The stable wire code.
+    pub const fn code(&self) -> ErrorCode {
+        match self {
+            Self::Fs(_) => ErrorCode::Io,
+            Self::Secret { .. } => ErrorCode::Secret,
+            Self::Systemd(_) | Self::UnitNotLoaded { .. } => ErrorCode::Systemd,
+            Self::Podman(_) => ErrorCode::Podman,
+        }
+    }
+}
+
+/// One installed app as the reconciler wants it, with its units rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredApp {
+    pub manifest: Manifest,
+    /// The run state the user asked for.
+    pub run: RunState,
+    /// The run state it gets: running while a running app depends on it,
+    /// since systemd would start it anyway (`Requires=`, `Wants=`) and
+    /// stopping it alone would only make the units flap.
+    pub effective_run: RunState,
+    /// Its Quadlet files, rendered once when the desired state is built, so
+    /// that the periodic pass over unchanged input does not render again.
+    pub units: Vec<RenderedUnit>,
+    /// A hash of each unit's text: the stamp of a file verified against one
+    /// rendering never vouches for another.
+    unit_tokens: Vec<u64>,
+    /// Per container, in manifest order, what the pass compares against.
+    pub containers: Vec<PlannedContainer>,
+    /// Data folders its bind mounts need.
+    pub data_dirs: Vec<PathBuf>,
+}
+
+/// One container as the reconciler checks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedContainer {
+    /// systemd unit, `<app>_<container>.service`.
+    pub service: String,
+    /// podman container, `<app>_<container>`.
+    pub container_name: String,
+    /// The ports the manifest publishes, sorted.
+    pub ports: Vec<PortBinding>,
+}
+
+/// The whole desired state of a node: a pure function of the installed
+/// apps, their manifests and run states. Built whenever those change.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Desired {
+    apps: BTreeMap<AppId, DesiredApp>,
+    /// Dependencies before their dependants.
+    order: Vec<AppId>,
+    /// Installed apps whose manifest is invalid: their units are left exactly
+    /// as they are until the manifest is fixed.
+    invalid: BTreeMap<AppId, String>,
+}
+
+impl Desired {
+    /// Plans the given (already validated) apps.
+    pub fn new(apps: impl IntoIterator<Item = (Manifest, RunState)>, layout: &Layout) -> Self {
+        let apps = apps
+            .into_iter()
+            .map(|(m, r)| (m.id.clone(), (m, r)))
+            .collect();
+        Self::plan(&apps, BTreeMap::new(), layout)
+    }
+
+    /// Loads and validates the manifests of every installed app. An app
+    /// whose manifest cannot be read or fails validation (alone or with the
+    /// other apps) lands in [`invalid`](Self::invalid) with the reason.
+    pub fn load(state: &NodeState, strictness: Strictness, layout: &Layout) -> Self {
+        let mut apps: BTreeMap<AppId, (Manifest, RunState)> = BTreeMap::new();
+        let mut invalid = BTreeMap::new();
+        let mut files: BTreeMap<AppId, PathBuf> = BTreeMap::new();
+        for (id, app) in &state.apps {
+            match manifest::load(&app.manifest, strictness) {
+                Ok(m) if &m.id == id => {
+                    files.insert(id.clone(), app.manifest.clone());
+                    apps.insert(id.clone(), (m, app.run));
+                }
+                Ok(m) => {
+                    invalid.insert(
+                        id.clone(),
+                        format!(
+                            "{}: id is `{}`, but the app is installed as `{id}`",
+                            app.manifest.display(),
+                            m.id
+                        ),
+                    );
+                }
+                Err(e) => {
+                    invalid.insert(id.clone(), e.to_string());
+                }
+            }
+        }
+        // Removing an app can break the apps that depend on it: repeat.
+        loop {
+            let pairs: Vec<(&Path, &Manifest)> = apps
+                .iter()
+                .filter_map(|(id, (m, _))| files.get(id).map(|f| (f.as_path(), m)))
+                .collect();
+            let Err(errors) = manifest::validate_set(pairs) else {
+                break;
+            };
+            let bad: Vec<(AppId, String)> = errors
+                .into_iter()
+                .filter_map(|e| {
+                    let id = files.iter().find(|(_, f)| **f == e.file)?.0.clone();
+                    Some((id, e.to_string()))
+                })
+                .collect();
+            if bad.is_empty() {
+                break;
+            }
+            for (id, reason) in bad {
+                apps.remove(&id);
+                invalid.insert(id, reason);
+            }
+        }
+        Self::plan(&apps, invalid, layout)
+    }
+
+    fn plan(
+        apps: &BTreeMap<AppId, (Manifest, RunState)>,
+        invalid: BTreeMap<AppId, String>,
+        layout: &Layout,
+    ) -> Self {
+        let order = topological(apps);
+        let mut effective: BTreeMap<&AppId, RunState> =
+            apps.iter().map(|(id, (_, r))| (id, *r)).collect();
+        for id in order.iter().rev() {
+            if effective.get(id) != Some(&RunState::Running) {
+                continue;
+            }
+            if let Some((m, _)) = apps.get(id) {
+                for dep in &m.dependencies {
+                    if let Some((dep_id, _)) = apps.get_key_value(&dep.app) {
+                        effective.insert(dep_id, RunState::Running);
+                    }
+                }
+            }
+        }
+        let planned = apps
+            .iter()
+            .map(|(id, (m, run))| {
+                let effective_run = effective.get(id).copied().unwrap_or(*run);
+                let units =
+                    quadlet::render_app(m, effective_run, |d| apps.get(d).map(|(m, _)| m), layout);
+                let containers = m
+                    .containers
+                    .iter()
+                    .map(|c| {
+                        let mut ports: Vec<PortBinding> = c
+                            .ports
+                            .iter()
+                            .map(|p| PortBinding {
+                                host_ip: p.bind,
+                                host_port: p.host,
+                                container_port: p.container,
+                                protocol: p.protocol,
+                            })
+                            .collect();
+                        ports.sort();
+                        PlannedContainer {
+                            service: quadlet::container_service(id, &c.name),
+                            container_name: quadlet::container_name(id, &c.name),
+                            ports,
+                        }
+                    })
+                    .collect();
+                let data_dirs = m
+                    .containers
+                    .iter()
+                    .flat_map(|c| &c.volumes)
+                    .filter_map(|v| v.path.as_ref())
+                    .map(|p| layout.app_data_dir(id).join(p))
+                    .collect();
+                let unit_tokens = units
+                    .iter()
+                    .map(|u| {
+                        let mut h = DefaultHasher::new();
+                        u.contents.hash(&mut h);
+                        h.finish()
+                    })
+                    .collect();
+                (
+                    id.clone(),
+                    DesiredApp {
+                        manifest: m.clone(),
+                        run: *run,
+                        effective_run,
+                        units,
+                        unit_tokens,
+                        containers,
+                        data_dirs,
+                    },
+                )
+            })
+            .collect();
+        Self {
+            apps: planned,
+            order,
+            invalid,
+        }
+    }
+
+    pub fn apps(&self) -> &BTreeMap<AppId, DesiredApp> {
+        &self.apps
+    }
+
+    pub fn invalid(&self) -> &BTreeMap<AppId, String> {
+        &self.invalid
+    }
+
+    /// Apps with every dependency before its dependants.
+    fn ordered(&self) -> impl Iterator<Item = (&AppId, &DesiredApp)> {
+        self.order
+            .iter()
+            .filter_map(|id| self.apps.get_key_value(id))
+    }
+}
+
+/// App ids in an order where every dependency comes before its dependants.
+fn topological(apps: &BTreeMap<AppId, (Manifest, RunState)>) -> Vec<AppId> {
+    fn visit(
+        id: &AppId,
+        apps: &BTreeMap<AppId, (Manifest, RunState)>,
+        seen: &mut BTreeSet<AppId>,
+        out: &mut Vec<AppId>,
+    ) {
+        if !seen.insert(id.clone()) {
+            return;
+        }
+        if let Some((m, _)) = apps.get(id) {
+            for dep in &m.dependencies {
+                if apps.contains_key(&dep.app) {
+                    visit(&dep.app, apps, seen, out);
+                }
+            }
+            out.push(id.clone());
+        }
+    }
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::with_capacity(apps.len());
+    for id in apps.keys() {
+        visit(id, apps, &mut seen, &mut out);
+    }
+    out
+}
+
+/// What the pass saw on the node after writing files.
+#[derive(Debug, Default)]
+pub struct Observed {
+    pub units: HashMap<String, UnitState>,
+    pub containers: HashMap<String, ContainerInfo>,
+}
+
+/// What one app's reconcile did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AppChanges {
+    pub started: Vec<String>,
+    pub stopped: Vec<String>,
+    pub restarted: Vec<String>,
+    /// Why each restart happened.
+    pub reasons: Vec<String>,
+}
+
+/// The outcome for one app.
+#[derive(Debug)]
+pub struct AppOutcome {
+    pub changes: AppChanges,
+    pub result: Result<Action, ReconcileError>,
+    pub action: Action,
+}
+
+/// Everything one pass did, for logs, metrics, the API and tests.
+#[derive(Debug, Default)]
+pub struct PassReport {
+    /// Unit files written (new or changed).
+    pub written: Vec<PathBuf>,
+    /// Unit files of removed apps (or removed containers) deleted.
+    pub removed: Vec<PathBuf>,
+    pub reloaded: bool,
+    /// Per app, the secrets generated or repaired (only apps with changes).
+    pub secrets: BTreeMap<AppId, SecretReport>,
+    pub apps: BTreeMap<AppId, AppOutcome>,
+    /// Installed apps left untouched because their manifest is invalid.
+    pub invalid: BTreeMap<AppId, String>,
+    /// Units of removed apps that were stopped.
+    pub orphans_stopped: Vec<String>,
+}
+
+impl PassReport {
+    /// True when the pass changed anything on the node.
+    pub fn changed(&self) -> bool {
+        !self.written.is_empty()
+            || !self.removed.is_empty()
+            || self.reloaded
+            || !self.secrets.is_empty()
+            || !self.orphans_stopped.is_empty()
+            || self
+                .apps
+                .values()
+                .any(|o| o.changes != AppChanges::default())
+    }
+
+    /// The soonest any app wants to be looked at again.
+    pub fn next_pass_in(&self) -> Duration {
+        self.apps
+            .values()
+            .map(|o| match o.action {
+                Action::Requeue(d) => d,
+            })
+            .min()
+            .unwrap_or(REQUEUE_INTERVAL)
+    }
+}
+
+/// A failure that stops the whole pass (nothing app-specific).
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error(transparent)]
+    Systemd(#[from] SystemdError),
+    #[error(transparent)]
+    Podman(#[from] PodmanError),
+}
+
+/// One whole pass over the node.
+pub async fn reconcile_pass<S: SystemdManager, P: PodmanApi>(
+    desired: &Desired,
+    ctx: &Context<S, P>,
+) -> Result<PassReport, PassError> {
+    let mut report = PassReport {
+        invalid: desired.invalid.clone(),
+        ..PassReport::default()
+    };
+    if ctx.passes.fetch_add(1, Ordering::Relaxed) % ctx.deep_check_every == 0 {
+        ctx.unit_stamps.clear();
+        ctx.secrets.deep_check_next();
+    }
+    ctx.unit_stamps.refresh();
+    let units_dir = &ctx.layout.units_dir;
+    if !units_dir.is_dir() {
+        fsutil::ensure_dir(units_dir, 0o755)?;
+    }
+
+    // 1. Secrets and unit files, dependencies first.
+    let mut rendered: BTreeSet<String> = BTreeSet::new();
+    let mut files_changed: BTreeSet<&AppId> = BTreeSet::new();
+    let mut file_errors: BTreeMap<&AppId, ReconcileError> = BTreeMap::new();
+    for (id, app) in desired.ordered() {
+        // Rendered files are never orphans, even when writing them failed.
+        rendered.extend(app.units.iter().map(|u| u.file_name.clone()));
+        match sync_files(app, ctx, &mut report) {
+            Ok(true) => {
+                files_changed.insert(id);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                file_errors.insert(id, e);
+            }
+        }
+    }
+
+    // 2. Units of apps that are no longer installed.
+    remove_orphans(desired, &rendered, ctx, &mut report).await?;
+
+    // 3. One reload for everything written or removed.
+    if !report.written.is_empty() || !report.removed.is_empty() {
+        ctx.systemd.reload().await?;
+        report.reloaded = true;
+    }
+
+    // 4. Observe, once for all apps.
+    let services: Vec<String> = desired
+        .apps
+        .iter()
+        .filter(|(id, _)| !file_errors.contains_key(id))
+        .flat_map(|(_, a)| a.containers.iter().map(|c| c.service.clone()))
+        .collect();
+    let observed = Observed {
+        units: ctx
+            .systemd
+            .list_units_by_names(&services)
+            .await?
+            .into_iter()
+            .map(|u| (u.name.clone(), u))
+            .collect(),
+        containers: ctx
+            .podman
+            .list_containers()
+            .await?
+            .into_iter()
+            .map(|c| (c.name.clone(), c))
+            .collect(),
+    };
+
+    // 5. Each app's runtime state.
+    for (id, app) in desired.ordered() {
+        let mut changes = AppChanges::default();
+        let result = match file_errors.remove(id) {
+            Some(e) => Err(e),
+            None => {
+                reconcile(
+                    app,
+                    files_changed.contains(id),
+                    &observed,
+                    ctx,
+                    &mut changes,
+                )
+                .await
+            }
+        };
+        let action = match &result {
+            Ok(a) => *a,
+            Err(e) => error_policy(id, e, ctx),
+        };
+        report.apps.insert(
+            id.clone(),
+            AppOutcome {
+                changes,
+                result,
+                action,
+            },
+        );
+    }
+    if report.changed() {
+        tracing::info!(
+            written = report.written.len(),
+            removed = report.removed.len(),
+            reloaded = report.reloaded,
+            "reconcile pass changed the node"
+        );
+    }
+    Ok(report)
+}
+
+/// Materialises secrets and writes the app's unit files where they differ.
+/// Returns whether anything its running containers depend on changed.
+fn sync_files<S, P>(
+    app: &DesiredApp,
+    ctx: &Context<S, P>,
+    report: &mut PassReport,
+) -> Result<bool, ReconcileError> {
+    let m = &app.manifest;
+    let secrets = ctx
+        .secrets
+        .materialise(m)
+        .map_err(|source| ReconcileError::Secret {
+            app: m.id.clone(),
+            source,
+        })?;
+    // A container holds the values it started with (an env file is read at
+    // start, a bind-mounted file keeps its old inode after our rename), so a
+    // new value means a restart; a mode or owner fix keeps the value.
+    let mut changed =
+        secrets.generated.len() + secrets.env_files_written.len() + secrets.env_files_removed.len()
+            > 0
+            || secrets.repaired.iter().any(|r| {
+                !matches!(
+                    r.problem,
+                    Problem::WrongMode(_) | Problem::WrongOwner(_) | Problem::StaleTemp
+                )
+            });
+    if secrets.changed() {
+        report.secrets.insert(m.id.clone(), secrets);
+    }
+    for dir in &app.data_dirs {
+        if !ctx.unit_stamps.unchanged(dir) {
+            if !dir.is_dir() {
+                fsutil::ensure_dir(dir, 0o700)?;
+            }
+            ctx.unit_stamps.record(dir);
+        }
+    }
+    for (u, token) in app.units.iter().zip(&app.unit_tokens) {
+        let path = ctx.layout.units_dir.join(&u.file_name);
+        if ctx.unit_stamps.unchanged_as(&path, *token) {
+            continue;
+        }
+        if fsutil::read_optional(&path)?.as_deref() == Some(u.contents.as_bytes()) {
+            ctx.unit_stamps.record_as(&path, *token);
+        } else {
+            ctx.unit_stamps.forget(&path);
+            fsutil::atomic_write(&path, u.contents.as_bytes(), 0o644)?;
+            tracing::info!(app = %m.id, file = %u.file_name, "wrote unit file");
+            report.written.push(path);
+            changed = true;
+        }
+    }
+    Ok(changed)
+}
+
+/// Stops and deletes units of ours that no installed app renders any more.
+/// Files of apps with an invalid manifest and files without our marker are
+/// never touched.
+async fn remove_orphans<S: SystemdManager, P>(
+    desired: &Desired,
+    rendered: &BTreeSet<String>,
+    ctx: &Context<S, P>,
+    report: &mut PassReport,
+) -> Result<(), PassError> {
+    let dir = &ctx.layout.units_dir;
+    {
+        let mut clean_scan = ctx
+            .clean_scan
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if clean_scan.as_ref() == Some(rendered) && ctx.unit_stamps.unchanged(dir) {
+            return Ok(());
+        }
+        *clean_scan = None;
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| FsError::new("list", dir, e))?;
+    let mut orphans: Vec<(UnitKind, String, PathBuf)> = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| FsError::new("list", dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(TEMP_PREFIX) {
+            fsutil::remove_if_exists(&entry.path())?;
+            continue;
+        }
+        if rendered.contains(&name) {
+            continue;
+        }
+        let Some(app) = quadlet::app_of_unit_file(&name) else {
+            continue;
+        };
+        if desired.invalid.contains_key(app) {
+            continue;
+        }
+        let Some(text) = fsutil::read_optional(&entry.path())? else {
+            continue;
+        };
+        if !quadlet::is_managed(&String::from_utf8_lossy(&text)) {
+            continue;
+        }
+        let (kind, service) = match name.rsplit_once('.') {
+            Some((stem, "container")) => (UnitKind::Container, format!("{stem}.service")),
+            Some((stem, ext @ ("volume" | "network"))) => {
+                let kind = if ext == "volume" {
+                    UnitKind::Volume
+                } else {
+                    UnitKind::Network
+                };
+                (kind, format!("{stem}-{ext}.service"))
+            }
+            _ => continue,
+        };
+        orphans.push((kind, service, entry.path()));
+    }
+    // Containers first, then what they used.
+    orphans.sort_by_key(|o| std::cmp::Reverse(o.0));
+    for (_, service, path) in orphans {
+        match ctx.systemd.stop_unit(&service).await {
+            Ok(()) => report.orphans_stopped.push(service),
+            Err(SystemdError::NoSuchUnit(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        fsutil::remove_if_exists(&path)?;
+        tracing::info!(file = %path.display(), "removed unit file of an uninstalled app");
+        report.removed.push(path);
+    }
+    if report.removed.is_empty() {
+        ctx.unit_stamps.record(dir);
+        *ctx.clean_scan
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(rendered.clone());
+    } else {
+        fsutil::sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// Brings one app's units to its run state. Assumes its files are in place
+/// and systemd has reloaded them.
+pub async fn reconcile<S: SystemdManager, P>(
+    app: &DesiredApp,
+    files_changed: bool,
+    observed: &Observed,
+    ctx: &Context<S, P>,
+    changes: &mut AppChanges,
+) -> Result<Action, ReconcileError> {
+    let run = app.effective_run;
+    let mut action = Action::Requeue(REQUEUE_INTERVAL);
+    for c in &app.containers {
+        let unit = &c.service;
+        let Some(state) = observed
+            .units
+            .get(unit)
+            .filter(|u| u.load_state == "loaded")
+        else {
+            return Err(ReconcileError::UnitNotLoaded { unit: unit.clone() });
+        };
+        match (run, state.active_state) {
+            (RunState::Running, ActiveState::Failed) => {
+                ctx.systemd.reset_failed_unit(unit).await?;
+                ctx.systemd.start_unit(unit).await?;
+                changes.reasons.push(format!("{unit} had failed"));
+                changes.started.push(unit.clone());
+            }
+            (
+                RunState::Running,
+                ActiveState::Inactive | ActiveState::Deactivating | ActiveState::Unknown,
+            ) => {
+                ctx.systemd.start_unit(unit).await?;
+                changes.started.push(unit.clone());
+            }
+            (RunState::Running, ActiveState::Activating) => action = Action::Requeue(REQUEUE_SOON),
+            (RunState::Running, ActiveState::Active | ActiveState::Reloading) => {
+                let reason = if files_changed {
+                    Some("its unit files or secrets changed".to_owned())
+                } else {
+                    port_drift(c, observed.containers.get(&c.container_name))
+                };
+                if let Some(reason) = reason {
+                    ctx.systemd.restart_unit(unit).await?;
+                    changes.reasons.push(format!("{unit}: {reason}"));
+                    changes.restarted.push(unit.clone());
+                }
+            }
+            (
+                RunState::Stopped,
+                ActiveState::Active | ActiveState::Activating | ActiveState::Reloading,
+            ) => {
+                ctx.systemd.stop_unit(unit).await?;
+                changes.stopped.push(unit.clone());
+            }
+            (RunState::Stopped, _) => {}
+        }
+    }
+    Ok(action)
+}
+
+/// Why a running container no longer matches its manifest's ports, if it
+/// does not.
+fn port_drift(c: &PlannedContainer, info: Option<&ContainerInfo>) -> Option<String> {
+    let Some(info) = info else {
+        return Some("its container is missing".to_owned());
+    };
+    let same = if info.ports.is_sorted() {
+        info.ports == c.ports
+    } else {
+        let mut have = info.ports.clone();
+        have.sort();
+        have == c.ports
+    };
+    (!same).then(|| "its published ports differ from the manifest".to_owned())
+}
+
+/// What to do after a failed reconcile of one app: log it (the error says
+/// what to do) and look again soon.
+pub fn error_policy<S, P>(app: &str, err: &ReconcileError, _ctx: &Context<S, P>) -> Action {
+    tracing::warn!(app, code = err.code().as_i32(), error = %err, "reconcile failed");
+    Action::Requeue(REQUEUE_AFTER_ERROR)
+}
