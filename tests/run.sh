@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): installs what the tests need
+# on a fresh Debian 12 machine, then runs formatting, lint and every test.
+# Must run as root on a fresh machine (apt); later runs reuse the caches in
+# /var/cache/archipelago.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n== %s\n' "$*"; }
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "tests/run.sh: cargo not found: install Rust 1.85 or newer (rustup) first" >&2
+  exit 1
+fi
+
+# CI clones into a new folder each run: keep its build cache where the
+# machine keeps it, so that only what changed is rebuilt.
+if [ "${CI:-}" = "true" ] && [ -z "${CARGO_TARGET_DIR:-}" ]; then
+  export CARGO_TARGET_DIR=/var/cache/archipelago/target
+  mkdir -p "$CARGO_TARGET_DIR"
+fi
+
+say "podman 5's Quadlet generator (checks every rendered unit file)"
+ARCHIPELAGO_QUADLET=$(bash tests/tools/fetch-quadlet.sh)
+export ARCHIPELAGO_QUADLET
+"$ARCHIPELAGO_QUADLET" -version
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+say "cargo test"
+cargo test --workspace --locked 2>&1 | tee /tmp/archipelago-test.log
+summary=$(grep -E '^test result:' /tmp/archipelago-test.log | awk '{p+=$4; f+=$6} END {print p+0, f+0}')
+read -r passed failed <<<"$summary"
+if [ "$passed" -eq 0 ]; then
+  echo "tests/run.sh: no test ran" >&2
+  exit 1
+fi
+printf '\n%s passed, %s failed\n' "$passed" "$failed"
