@@ -39,6 +39,7 @@ struct LoadedContainer {
     container_name: String,
     app: String,
     ports: Vec<PortBinding>,
+    config_digest: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -178,6 +179,7 @@ impl FakeNode {
                     app: c.app,
                     state: "running".into(),
                     ports: c.ports,
+                    config_digest: c.config_digest,
                 },
             );
         }
@@ -198,12 +200,15 @@ fn parse_container(stem: &str, text: &str) -> LoadedContainer {
         container_name: stem.to_owned(),
         app: String::new(),
         ports: Vec::new(),
+        config_digest: None,
     };
     for line in text.lines() {
         if let Some(v) = line.strip_prefix("ContainerName=") {
             v.clone_into(&mut c.container_name);
         } else if let Some(v) = line.strip_prefix("Label=io.archipelago.app=") {
             v.clone_into(&mut c.app);
+        } else if let Some(v) = line.strip_prefix("Label=io.archipelago.config=") {
+            c.config_digest = Some(v.to_owned());
         } else if let Some(v) = line.strip_prefix("PublishPort=") {
             if let Some(p) = parse_publish(v) {
                 c.ports.push(p);

@@ -35,6 +35,9 @@ pub struct ContainerInfo {
     /// podman's `State` (`running`, `exited`, …).
     pub state: String,
     pub ports: Vec<PortBinding>,
+    /// Value of the `io.archipelago.config` label: the digest of the unit
+    /// file the container was started from.
+    pub config_digest: Option<String>,
 }
 
 /// The calls the reconciler makes on podman.

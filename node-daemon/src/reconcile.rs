@@ -151,6 +151,8 @@ pub struct PlannedContainer {
     pub container_name: String,
     /// The ports the manifest publishes, sorted.
     pub ports: Vec<PortBinding>,
+    /// Digest of its unit file, as its running container must carry it.
+    pub config_digest: String,
 }
 
 /// The whole desired state of a node: a pure function of the installed
@@ -260,6 +262,12 @@ impl Desired {
                     .containers
                     .iter()
                     .map(|c| {
+                        let service = quadlet::container_service(id, &c.name);
+                        let config_digest = units
+                            .iter()
+                            .find(|u| u.service == service)
+                            .and_then(|u| u.config_digest.clone())
+                            .unwrap_or_default();
                         let mut ports: Vec<PortBinding> = c
                             .ports
                             .iter()
@@ -272,9 +280,10 @@ impl Desired {
                             .collect();
                         ports.sort();
                         PlannedContainer {
-                            service: quadlet::container_service(id, &c.name),
+                            service,
                             container_name: quadlet::container_name(id, &c.name),
                             ports,
+                            config_digest,
                         }
                     })
                     .collect();
@@ -458,16 +467,15 @@ pub async fn reconcile_pass<S: SystemdManager, P: PodmanApi>(
 
     // 1. Secrets and unit files, dependencies first.
     let mut rendered: BTreeSet<String> = BTreeSet::new();
-    let mut files_changed: BTreeSet<&AppId> = BTreeSet::new();
+    let mut file_changes: BTreeMap<&AppId, FileChanges> = BTreeMap::new();
     let mut file_errors: BTreeMap<&AppId, ReconcileError> = BTreeMap::new();
     for (id, app) in desired.ordered() {
         // Rendered files are never orphans, even when writing them failed.
         rendered.extend(app.units.iter().map(|u| u.file_name.clone()));
         match sync_files(app, ctx, &mut report) {
-            Ok(true) => {
-                files_changed.insert(id);
+            Ok(c) => {
+                file_changes.insert(id, c);
             }
-            Ok(false) => {}
             Err(e) => {
                 file_errors.insert(id, e);
             }
@@ -515,7 +523,7 @@ pub async fn reconcile_pass<S: SystemdManager, P: PodmanApi>(
             None => {
                 reconcile(
                     app,
-                    files_changed.contains(id),
+                    file_changes.get(id).unwrap_or(&FileChanges::default()),
                     &observed,
                     ctx,
                     &mut changes,
@@ -547,13 +555,24 @@ pub async fn reconcile_pass<S: SystemdManager, P: PodmanApi>(
     Ok(report)
 }
 
+/// What one app's files changed in this pass, as far as its running
+/// containers are concerned.
+#[derive(Debug, Default)]
+pub struct FileChanges {
+    /// New secret values, which running containers do not have yet.
+    pub secrets: bool,
+    /// Container units whose file was written (a hand edit undone, or a new
+    /// rendering). The config digest label catches the same even when the
+    /// pass that wrote the file never got to the restart.
+    pub units: BTreeSet<String>,
+}
+
 /// Materialises secrets and writes the app's unit files where they differ.
-/// Returns whether anything its running containers depend on changed.
 fn sync_files<S, P>(
     app: &DesiredApp,
     ctx: &Context<S, P>,
     report: &mut PassReport,
-) -> Result<bool, ReconcileError> {
+) -> Result<FileChanges, ReconcileError> {
     let m = &app.manifest;
     let secrets = ctx
         .secrets
@@ -565,15 +584,19 @@ fn sync_files<S, P>(
     // A container holds the values it started with (an env file is read at
     // start, a bind-mounted file keeps its old inode after our rename), so a
     // new value means a restart; a mode or owner fix keeps the value.
-    let mut changed =
-        secrets.generated.len() + secrets.env_files_written.len() + secrets.env_files_removed.len()
+    let mut written = FileChanges {
+        secrets: secrets.generated.len()
+            + secrets.env_files_written.len()
+            + secrets.env_files_removed.len()
             > 0
             || secrets.repaired.iter().any(|r| {
                 !matches!(
                     r.problem,
                     Problem::WrongMode(_) | Problem::WrongOwner(_) | Problem::StaleTemp
                 )
-            });
+            }),
+        units: BTreeSet::new(),
+    };
     if secrets.changed() {
         report.secrets.insert(m.id.clone(), secrets);
     }
@@ -597,10 +620,12 @@ fn sync_files<S, P>(
             fsutil::atomic_write(&path, u.contents.as_bytes(), 0o644)?;
             tracing::info!(app = %m.id, file = %u.file_name, "wrote unit file");
             report.written.push(path);
-            changed = true;
+            if u.kind == UnitKind::Container {
+                written.units.insert(u.service.clone());
+            }
         }
     }
-    Ok(changed)
+    Ok(written)
 }
 
 /// Stops and deletes units of ours that no installed app renders any more.
@@ -685,10 +710,10 @@ async fn remove_orphans<S: SystemdManager, P>(
 }
 
 /// Brings one app's units to its run state. Assumes its files are in place
-/// and systemd has reloaded them.
+/// and systemd has reloaded them; `written` says what this pass wrote.
 pub async fn reconcile<S: SystemdManager, P>(
     app: &DesiredApp,
-    files_changed: bool,
+    written: &FileChanges,
     observed: &Observed,
     ctx: &Context<S, P>,
     changes: &mut AppChanges,
@@ -720,10 +745,12 @@ pub async fn reconcile<S: SystemdManager, P>(
             }
             (RunState::Running, ActiveState::Activating) => action = Action::Requeue(REQUEUE_SOON),
             (RunState::Running, ActiveState::Active | ActiveState::Reloading) => {
-                let reason = if files_changed {
-                    Some("its unit files or secrets changed".to_owned())
+                let reason = if written.secrets {
+                    Some("its secrets changed".to_owned())
+                } else if written.units.contains(unit) {
+                    Some("its unit file was rewritten".to_owned())
                 } else {
-                    port_drift(c, observed.containers.get(&c.container_name))
+                    container_drift(c, observed.containers.get(&c.container_name))
                 };
                 if let Some(reason) = reason {
                     ctx.systemd.restart_unit(unit).await?;
@@ -744,12 +771,15 @@ pub async fn reconcile<S: SystemdManager, P>(
     Ok(action)
 }
 
-/// Why a running container no longer matches its manifest's ports, if it
-/// does not.
-fn port_drift(c: &PlannedContainer, info: Option<&ContainerInfo>) -> Option<String> {
+/// Why a running container no longer matches its unit file or its
+/// manifest's ports, if it does not.
+fn container_drift(c: &PlannedContainer, info: Option<&ContainerInfo>) -> Option<String> {
     let Some(info) = info else {
         return Some("its container is missing".to_owned());
     };
+    if info.config_digest.as_deref() != Some(c.config_digest.as_str()) {
+        return Some("it runs an older version of its unit file".to_owned());
+    }
     let same = if info.ports.is_sorted() {
         info.ports == c.ports
     } else {

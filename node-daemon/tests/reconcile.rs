@@ -14,6 +14,7 @@ use archipelagod::podman::PortBinding;
 use archipelagod::reconcile::{Context, Desired, PassReport, reconcile_pass};
 use archipelagod::secrets::SecretStore;
 use archipelagod::state::{InstalledApp, NodeState};
+use archipelagod::systemd::SystemdManager;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -554,4 +555,58 @@ async fn stale_temp_files_in_the_unit_folder_are_removed() {
     node.pass(&d).await;
     assert!(!tmp.exists());
     assert!(node.sd().mutations().is_empty());
+}
+
+#[tokio::test]
+async fn restart_lost_to_a_crash_is_still_made() {
+    // The daemon wrote a new unit file and reloaded, then died before it
+    // could restart the container: the next daemon finds the file already
+    // right on disk, and must still see that the container runs the old one.
+    let (node, _) = installed(&[(&hello("hello", 8080), RunState::Running)]).await;
+    let old_digest = node
+        .sd()
+        .container("hello_web")
+        .unwrap()
+        .config_digest
+        .unwrap();
+    let changed =
+        hello("hello", 8080).replace("[httpd, -f, -p, '8080']", "[httpd, -f, -v, -p, '8080']");
+    let d = node.desired(&[(&changed, RunState::Running)]);
+    let unit = d.apps()["hello"]
+        .units
+        .iter()
+        .find(|u| u.file_name == "hello_web.container")
+        .unwrap();
+    fs::write(node.unit("hello_web.container"), &unit.contents).unwrap();
+    node.sd().reload().await.unwrap();
+
+    let restarted = Node {
+        ctx: Context::new(
+            node.ctx.layout.clone(),
+            Arc::clone(&node.fake),
+            Arc::clone(&node.fake),
+            SecretStore::new(node.ctx.layout.clone()),
+        ),
+        ..node
+    };
+    restarted.sd().clear_calls();
+    let r = restarted.pass(&d).await;
+    assert!(r.written.is_empty(), "the file was already right: {r:#?}");
+    assert_eq!(
+        restarted.sd().mutations(),
+        vec![Call::Restart("hello_web.service".into())]
+    );
+    assert!(
+        r.apps["hello"].changes.reasons[0].contains("older version of its unit file"),
+        "{r:#?}"
+    );
+    let new_digest = restarted
+        .sd()
+        .container("hello_web")
+        .unwrap()
+        .config_digest
+        .unwrap();
+    assert_ne!(old_digest, new_digest);
+    assert_eq!(Some(new_digest.as_str()), unit.config_digest.as_deref());
+    assert_settled(&restarted, &d).await;
 }

@@ -26,6 +26,11 @@ pub const LABEL_MANAGED: &str = "io.archipelago.managed";
 /// Label naming the app a container, volume or network belongs to.
 pub const LABEL_APP: &str = "io.archipelago.app";
 const LABEL_CONTAINER: &str = "io.archipelago.container";
+/// Label carrying a digest of the container's unit file: a running
+/// container whose digest differs from the file on disk was started from an
+/// older file and needs a restart — even when the pass that wrote the file
+/// never got to restart it (a crash, a failed restart).
+pub const LABEL_CONFIG: &str = "io.archipelago.config";
 
 /// Default start timeout: a cold pull of a large image on a home line plus
 /// the first passing health check.
@@ -48,6 +53,8 @@ pub struct RenderedUnit {
     /// The systemd unit Quadlet generates from it.
     pub service: String,
     pub contents: String,
+    /// For container units: the value of its [`LABEL_CONFIG`] label.
+    pub config_digest: Option<String>,
 }
 
 /// The systemd unit of one app container.
@@ -115,6 +122,7 @@ pub fn render_app<'a>(
         kind: UnitKind::Network,
         service: format!("{}-network.service", app.id),
         contents: network.to_unit_file(header.clone()).to_text(),
+        config_digest: None,
     });
 
     for v in &app.volumes {
@@ -128,6 +136,7 @@ pub fn render_app<'a>(
             kind: UnitKind::Volume,
             service: format!("{}_{}-volume.service", app.id, v.name),
             contents: unit.to_unit_file(header.clone()).to_text(),
+            config_digest: None,
         });
     }
 
@@ -139,7 +148,7 @@ pub fn render_app<'a>(
         .collect();
 
     for c in &app.containers {
-        let unit = ContainerUnit {
+        let mut unit = ContainerUnit {
             unit: unit_section(app, c, &deps),
             container: container_section(
                 app,
@@ -159,14 +168,29 @@ pub fn render_app<'a>(
                 wanted_by: "default.target",
             }),
         };
+        // The digest covers the whole file as it would be without it.
+        let digest = config_digest(&unit.to_unit_file(header.clone()).to_text());
+        unit.container
+            .labels
+            .push((LABEL_CONFIG.to_owned(), digest.clone()));
         out.push(RenderedUnit {
             file_name: format!("{}_{}.container", app.id, c.name),
             kind: UnitKind::Container,
             service: container_service(&app.id, &c.name),
             contents: unit.to_unit_file(header.clone()).to_text(),
+            config_digest: Some(digest),
         });
     }
     out
+}
+
+/// The first 16 hex digits of the text's SHA-256: stable across daemon
+/// versions, so that upgrading the daemon restarts nothing whose unit file
+/// is unchanged.
+fn config_digest(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(text.as_bytes());
+    hex::encode(&hash[..8])
 }
 
 fn unit_section(app: &Manifest, c: &Container, deps: &[(&Manifest, bool)]) -> UnitSection {
