@@ -11,9 +11,11 @@ use archipelago_api::RunState;
 use archipelagod::fake::FakeNode;
 use archipelagod::layout::Layout;
 use archipelagod::manifest::{self, Manifest, Strictness};
+use archipelagod::podman::PodmanApi;
 use archipelagod::quadlet::render_app;
 use archipelagod::reconcile::{Context, Desired, reconcile_pass};
 use archipelagod::secrets::SecretStore;
+use archipelagod::systemd::SystemdManager;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::path::Path;
@@ -86,6 +88,24 @@ fn bench_noop_pass(c: &mut Criterion) {
     // pass (see fsutil::StampCache): measure the steady state, as on a node
     // where the files were written at install time.
     std::thread::sleep(std::time::Duration::from_millis(2100));
+    // The floor: the two queries every pass must make, and nothing else.
+    let services: Vec<String> = d
+        .apps()
+        .values()
+        .flat_map(|a| a.containers.iter().map(|c| c.service.clone()))
+        .collect();
+    c.bench_function("floor: list 200 units + list containers (fake)", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let units = fake
+                    .list_units_by_names(black_box(&services))
+                    .await
+                    .unwrap();
+                let containers = fake.list_containers().await.unwrap();
+                (units, containers)
+            })
+        });
+    });
     c.bench_function("reconcile: no-op pass, 100 apps (200 containers)", |b| {
         b.iter(|| {
             let r = rt.block_on(reconcile_pass(black_box(&d), &ctx)).unwrap();
