@@ -14,12 +14,15 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 /// Prefix of the temporary files written by [`atomic_write`]. Dot-prefixed so
 /// that systemd's Quadlet generator and `ls` ignore them.
 pub const TEMP_PREFIX: &str = ".archipelago-tmp.";
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// An I/O failure together with the path it happened on.
 #[derive(Debug, thiserror::Error)]
@@ -50,13 +53,14 @@ pub fn atomic_write(path: &Path, contents: &[u8], mode: u32) -> Result<(), FsErr
     let name = path
         .file_name()
         .ok_or_else(|| FsError::new("write", path, io::Error::other("path has no file name")))?;
+    // Unique per write, so that two writers never share a temporary file
+    // (`create_new` below refuses to reuse one).
     let tmp = dir.join(format!(
-        "{TEMP_PREFIX}{}.{}",
+        "{TEMP_PREFIX}{}.{}.{}",
         name.to_string_lossy(),
-        std::process::id()
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    // A leftover from a crashed earlier attempt of this same process id.
-    let _ = fs::remove_file(&tmp);
     let result = (|| {
         let mut f = OpenOptions::new()
             .write(true)
@@ -288,11 +292,19 @@ impl StampCache {
                     stamps.remove(&dir);
                 }
                 _ => {
-                    // The folder itself changed or its watch is gone.
+                    // The folder itself changed, moved, went, or its watch
+                    // is gone. A watch follows the folder's inode, not its
+                    // path: after a move or deletion it no longer covers the
+                    // path, so stop trusting it (a new one comes with the
+                    // next record).
                     stamps.retain(|p, _| !p.starts_with(&dir));
-                    if flags.contains(ReadFlags::IGNORED) {
+                    let gone = ReadFlags::IGNORED | ReadFlags::MOVE_SELF | ReadFlags::DELETE_SELF;
+                    if flags.intersects(gone) {
                         dirs.by_wd.remove(&event.wd());
                         dirs.watched.remove(&dir);
+                        if !flags.contains(ReadFlags::IGNORED) {
+                            let _ = inotify::remove_watch(&watch.fd, event.wd());
+                        }
                     }
                 }
             }
@@ -495,6 +507,38 @@ mod tests {
         fs::write(other.path().join("g"), b"y").unwrap();
         cache.refresh();
         assert!(cache.unchanged(&p));
+    }
+
+    #[test]
+    fn a_folder_moved_away_and_recreated_is_not_trusted() {
+        let top = tempfile::tempdir().unwrap();
+        let dir = top.path().join("units");
+        fs::create_dir(&dir).unwrap();
+        let p = dir.join("f");
+        atomic_write(&p, b"one", 0o600).unwrap();
+        let cache = StampCache::new();
+        for _ in 0..2 {
+            cache.refresh();
+            cache.record(&p);
+        }
+        assert!(cache.unchanged(&p));
+        fs::rename(&dir, top.path().join("units.old")).unwrap();
+        fs::create_dir(&dir).unwrap();
+        atomic_write(&p, b"one", 0o600).unwrap();
+        cache.refresh();
+        assert!(
+            !cache.unchanged(&p),
+            "the old watch followed the moved folder"
+        );
+        // Recorded again, it is watched afresh, and edits are seen again.
+        for _ in 0..2 {
+            cache.refresh();
+            cache.record(&p);
+        }
+        assert!(cache.unchanged(&p));
+        fs::write(&p, b"two").unwrap();
+        cache.refresh();
+        assert!(!cache.unchanged(&p));
     }
 
     #[test]
