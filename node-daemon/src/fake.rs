@@ -49,6 +49,9 @@ struct Inner {
     active: BTreeMap<String, ActiveState>,
     containers: BTreeMap<String, ContainerInfo>,
     fail_start: BTreeSet<String>,
+    fail_stop: BTreeSet<String>,
+    fail_reloads: u32,
+    fail_lists: u32,
     calls: Vec<Call>,
 }
 
@@ -126,6 +129,26 @@ impl FakeNode {
     /// Starting this unit will fail from now on.
     pub fn fail_on_start(&self, unit: &str) {
         self.lock().fail_start.insert(unit.to_owned());
+    }
+
+    /// Starting this unit works again.
+    pub fn allow_start(&self, unit: &str) {
+        self.lock().fail_start.remove(unit);
+    }
+
+    /// Stopping this unit will fail from now on.
+    pub fn fail_on_stop(&self, unit: &str) {
+        self.lock().fail_stop.insert(unit.to_owned());
+    }
+
+    /// The next `n` `ListUnitsByNames` calls fail.
+    pub fn fail_lists(&self, n: u32) {
+        self.lock().fail_lists = n;
+    }
+
+    /// The next `n` reloads fail (and change nothing).
+    pub fn fail_reloads(&self, n: u32) {
+        self.lock().fail_reloads = n;
     }
 
     fn scan_units(&self) -> BTreeMap<String, Option<LoadedContainer>> {
@@ -249,6 +272,10 @@ impl SystemdManager for FakeNode {
         let loaded = self.scan_units();
         let mut g = self.lock();
         g.calls.push(Call::Reload);
+        if g.fail_reloads > 0 {
+            g.fail_reloads -= 1;
+            return Err(SystemdError::Bus("reload refused (fake)".into()));
+        }
         g.loaded = loaded;
         Ok(())
     }
@@ -267,6 +294,13 @@ impl SystemdManager for FakeNode {
         g.calls.push(Call::Stop(unit.to_owned()));
         if !g.loaded.contains_key(unit) {
             return Err(SystemdError::NoSuchUnit(unit.to_owned()));
+        }
+        if g.fail_stop.contains(unit) {
+            return Err(SystemdError::JobFailed {
+                verb: "stop",
+                unit: unit.to_owned(),
+                result: "timeout".into(),
+            });
         }
         Self::stop_locked(&mut g, unit);
         Ok(())
@@ -291,6 +325,10 @@ impl SystemdManager for FakeNode {
     async fn list_units_by_names(&self, units: &[String]) -> Result<Vec<UnitState>, SystemdError> {
         let mut g = self.lock();
         g.calls.push(Call::ListUnits(units.len()));
+        if g.fail_lists > 0 {
+            g.fail_lists -= 1;
+            return Err(SystemdError::Bus("manager not answering (fake)".into()));
+        }
         Ok(units
             .iter()
             .map(|u| {

@@ -72,4 +72,9 @@ impl Layout {
     pub fn state_file(&self) -> PathBuf {
         self.state_dir.join("state.json")
     }
+
+    /// Markers of apps that must restart to pick up new secret values.
+    pub fn restart_pending_dir(&self) -> PathBuf {
+        self.state_dir.join("restart-pending")
+    }
 }

@@ -25,7 +25,7 @@ use archipelago_api::{ActiveState, AppId, ErrorCode, RunState, UnitState};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -54,9 +54,20 @@ pub struct Context<S, P> {
     unit_stamps: StampCache,
     passes: AtomicU64,
     deep_check_every: u64,
-    /// The rendered file names of the last orphan scan that found the unit
-    /// folder clean; with the folder unchanged since, no scan is needed.
-    clean_scan: Mutex<Option<BTreeSet<String>>>,
+    /// The rendered file names and invalid apps of the last orphan scan
+    /// that found the unit folder clean; with all three unchanged since, no
+    /// scan is needed.
+    clean_scan: Mutex<Option<(BTreeSet<String>, BTreeSet<AppId>)>>,
+    /// Unit files changed since systemd last reloaded them. Starts true: a
+    /// daemon that died between writing files and reloading left no other
+    /// trace, so a new process reloads once.
+    reload_pending: AtomicBool,
+    /// Apps whose containers must restart to pick up new secret values,
+    /// mirrored on disk (see [`Layout::restart_pending_dir`]) so that a
+    /// restart a crash interrupted still happens. `None` until loaded.
+    restart_pending: Mutex<Option<BTreeSet<AppId>>>,
+    /// One pass at a time: a timer and a change may both ask for one.
+    pass_lock: tokio::sync::Mutex<()>,
 }
 
 impl<S, P> Context<S, P> {
@@ -70,6 +81,9 @@ impl<S, P> Context<S, P> {
             passes: AtomicU64::new(0),
             deep_check_every: DEEP_CHECK_EVERY,
             clean_scan: Mutex::new(None),
+            reload_pending: AtomicBool::new(true),
+            restart_pending: Mutex::new(None),
+            pass_lock: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -106,13 +120,18 @@ pub enum ReconcileError {
         "unit {unit} is not loaded after a reload: the Quadlet generator rejected it (see `journalctl --user -t quadlet-generator`)"
     )]
     UnitNotLoaded { unit: String },
+    #[error(
+        "{} is not a plain folder (a symlink or a file took its place): the app is not started until it is removed",
+        .path.display()
+    )]
+    UnsafeDataPath { path: PathBuf },
 }
 
 impl ReconcileError {
     /// The stable wire code.
     pub const fn code(&self) -> ErrorCode {
         match self {
-            Self::Fs(_) => ErrorCode::Io,
+            Self::Fs(_) | Self::UnsafeDataPath { .. } => ErrorCode::Io,
             Self::Secret { .. } => ErrorCode::Secret,
             Self::Systemd(_) | Self::UnitNotLoaded { .. } => ErrorCode::Systemd,
             Self::Podman(_) => ErrorCode::Podman,
@@ -407,6 +426,9 @@ pub struct PassReport {
     pub invalid: BTreeMap<AppId, String>,
     /// Units of removed apps that were stopped.
     pub orphans_stopped: Vec<String>,
+    /// Units of removed apps that could not be stopped (their files stay,
+    /// the next pass tries again).
+    pub orphan_errors: Vec<String>,
 }
 
 impl PassReport {
@@ -451,6 +473,7 @@ pub async fn reconcile_pass<S: SystemdManager, P: PodmanApi>(
     desired: &Desired,
     ctx: &Context<S, P>,
 ) -> Result<PassReport, PassError> {
+    let _one_pass = ctx.pass_lock.lock().await;
     let mut report = PassReport {
         invalid: desired.invalid.clone(),
         ..PassReport::default()
@@ -472,7 +495,7 @@ pub async fn reconcile_pass<S: SystemdManager, P: PodmanApi>(
     for (id, app) in desired.ordered() {
         // Rendered files are never orphans, even when writing them failed.
         rendered.extend(app.units.iter().map(|u| u.file_name.clone()));
-        match sync_files(app, ctx, &mut report) {
+        match sync_files(app, desired, ctx, &mut report) {
             Ok(c) => {
                 file_changes.insert(id, c);
             }
@@ -485,9 +508,14 @@ pub async fn reconcile_pass<S: SystemdManager, P: PodmanApi>(
     // 2. Units of apps that are no longer installed.
     remove_orphans(desired, &rendered, ctx, &mut report).await?;
 
-    // 3. One reload for everything written or removed.
+    // 3. One reload for everything written or removed (or written by a
+    //    pass that never got to its reload).
     if !report.written.is_empty() || !report.removed.is_empty() {
+        ctx.reload_pending.store(true, Ordering::SeqCst);
+    }
+    if ctx.reload_pending.load(Ordering::SeqCst) {
         ctx.systemd.reload().await?;
+        ctx.reload_pending.store(false, Ordering::SeqCst);
         report.reloaded = true;
     }
 
@@ -570,6 +598,7 @@ pub struct FileChanges {
 /// Materialises secrets and writes the app's unit files where they differ.
 fn sync_files<S, P>(
     app: &DesiredApp,
+    desired: &Desired,
     ctx: &Context<S, P>,
     report: &mut PassReport,
 ) -> Result<FileChanges, ReconcileError> {
@@ -597,14 +626,34 @@ fn sync_files<S, P>(
             }),
         units: BTreeSet::new(),
     };
+    if written.secrets {
+        // Remembered on disk before anything restarts: this app, and the
+        // apps that read its exported secrets, must restart even if this
+        // pass or this process does not get that far.
+        let mut apps = vec![m.id.clone()];
+        apps.extend(
+            desired
+                .apps
+                .iter()
+                .filter(|(_, d)| {
+                    d.manifest
+                        .containers
+                        .iter()
+                        .flat_map(|c| &c.secrets)
+                        .any(|u| u.from.as_deref() == Some(m.id.as_str()))
+                })
+                .map(|(id, _)| id.clone()),
+        );
+        for id in apps {
+            mark_restart_pending(ctx, &id, true)?;
+        }
+    }
     if secrets.changed() {
         report.secrets.insert(m.id.clone(), secrets);
     }
     for dir in &app.data_dirs {
         if !ctx.unit_stamps.unchanged(dir) {
-            if !dir.is_dir() {
-                fsutil::ensure_dir(dir, 0o700)?;
-            }
+            ensure_data_dir(&ctx.layout.app_data_dir(&m.id), dir)?;
             ctx.unit_stamps.record(dir);
         }
     }
@@ -643,7 +692,12 @@ async fn remove_orphans<S: SystemdManager, P>(
             .clean_scan
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if clean_scan.as_ref() == Some(rendered) && ctx.unit_stamps.unchanged(dir) {
+        let invalid: BTreeSet<AppId> = desired.invalid.keys().cloned().collect();
+        if clean_scan
+            .as_ref()
+            .is_some_and(|(r, i)| r == rendered && *i == invalid)
+            && ctx.unit_stamps.unchanged(dir)
+        {
             return Ok(());
         }
         *clean_scan = None;
@@ -692,18 +746,25 @@ async fn remove_orphans<S: SystemdManager, P>(
         match ctx.systemd.stop_unit(&service).await {
             Ok(()) => report.orphans_stopped.push(service),
             Err(SystemdError::NoSuchUnit(_)) => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                // Keep its file (removing it would leave a running unit
+                // without one) and carry on with the rest of the node.
+                tracing::warn!(unit = %service, error = %e, "could not stop a unit of an uninstalled app");
+                report.orphan_errors.push(format!("{service}: {e}"));
+                continue;
+            }
         }
         fsutil::remove_if_exists(&path)?;
         tracing::info!(file = %path.display(), "removed unit file of an uninstalled app");
         report.removed.push(path);
     }
-    if report.removed.is_empty() {
+    if report.removed.is_empty() && report.orphan_errors.is_empty() {
         ctx.unit_stamps.record(dir);
+        let invalid = desired.invalid.keys().cloned().collect();
         *ctx.clean_scan
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(rendered.clone());
-    } else {
+            .unwrap_or_else(PoisonError::into_inner) = Some((rendered.clone(), invalid));
+    } else if !report.removed.is_empty() {
         fsutil::sync_dir(dir)?;
     }
     Ok(())
@@ -720,6 +781,8 @@ pub async fn reconcile<S: SystemdManager, P>(
 ) -> Result<Action, ReconcileError> {
     let run = app.effective_run;
     let mut action = Action::Requeue(REQUEUE_INTERVAL);
+    let secrets_pending = written.secrets || restart_pending(ctx, &app.manifest.id)?;
+    let mut all_restarted = true;
     for c in &app.containers {
         let unit = &c.service;
         let Some(state) = observed
@@ -743,9 +806,12 @@ pub async fn reconcile<S: SystemdManager, P>(
                 ctx.systemd.start_unit(unit).await?;
                 changes.started.push(unit.clone());
             }
-            (RunState::Running, ActiveState::Activating) => action = Action::Requeue(REQUEUE_SOON),
+            (RunState::Running, ActiveState::Activating) => {
+                action = Action::Requeue(REQUEUE_SOON);
+                all_restarted = false;
+            }
             (RunState::Running, ActiveState::Active | ActiveState::Reloading) => {
-                let reason = if written.secrets {
+                let reason = if secrets_pending {
                     Some("its secrets changed".to_owned())
                 } else if written.units.contains(unit) {
                     Some("its unit file was rewritten".to_owned())
@@ -768,7 +834,86 @@ pub async fn reconcile<S: SystemdManager, P>(
             (RunState::Stopped, _) => {}
         }
     }
+    if secrets_pending && all_restarted {
+        mark_restart_pending(ctx, &app.manifest.id, false)?;
+    }
     Ok(action)
+}
+
+/// Creates the data folder `dir` below the app's data folder `base`, one
+/// component at a time, refusing any component that is not a real folder:
+/// a container that owns an outer folder could have swapped an inner one
+/// for a symlink, and podman would follow it at the next start.
+fn ensure_data_dir(base: &Path, dir: &Path) -> Result<(), ReconcileError> {
+    let rel = dir.strip_prefix(base).unwrap_or(dir);
+    let mut at = base.to_owned();
+    fsutil::ensure_dir(&at, 0o700)?;
+    for part in rel.components() {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_dir() => {}
+            Ok(_) => return Err(ReconcileError::UnsafeDataPath { path: at }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => fsutil::ensure_dir(&at, 0o700)?,
+            Err(e) => return Err(FsError::new("stat", &at, e).into()),
+        }
+    }
+    Ok(())
+}
+
+/// Whether `app` still has to restart for new secret values.
+fn restart_pending<S, P>(ctx: &Context<S, P>, app: &str) -> Result<bool, ReconcileError> {
+    let mut pending = ctx
+        .restart_pending
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let set = match &mut *pending {
+        Some(set) => set,
+        None => pending.insert(load_restart_pending(&ctx.layout)?),
+    };
+    Ok(set.contains(app))
+}
+
+/// Records (on disk first) whether `app` has to restart for new secrets.
+fn mark_restart_pending<S, P>(
+    ctx: &Context<S, P>,
+    app: &str,
+    on: bool,
+) -> Result<(), ReconcileError> {
+    let dir = ctx.layout.restart_pending_dir();
+    let marker = dir.join(app);
+    if on {
+        fsutil::ensure_dir(&dir, 0o700)?;
+        fsutil::atomic_write(&marker, b"", 0o600)?;
+    } else if fsutil::remove_if_exists(&marker)? {
+        fsutil::sync_dir(&dir)?;
+    }
+    let mut pending = ctx
+        .restart_pending
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let set = match &mut *pending {
+        Some(set) => set,
+        None => pending.insert(load_restart_pending(&ctx.layout)?),
+    };
+    if on {
+        set.insert(app.to_owned());
+    } else {
+        set.remove(app);
+    }
+    Ok(())
+}
+
+fn load_restart_pending(layout: &Layout) -> Result<BTreeSet<AppId>, FsError> {
+    let dir = layout.restart_pending_dir();
+    match std::fs::read_dir(&dir) {
+        Ok(entries) => Ok(entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| manifest::is_valid_app_id(n))
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeSet::new()),
+        Err(e) => Err(FsError::new("list", dir, e)),
+    }
 }
 
 /// Why a running container no longer matches its unit file or its

@@ -14,7 +14,6 @@ use archipelagod::podman::PortBinding;
 use archipelagod::reconcile::{Context, Desired, PassReport, reconcile_pass};
 use archipelagod::secrets::SecretStore;
 use archipelagod::state::{InstalledApp, NodeState};
-use archipelagod::systemd::SystemdManager;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -578,7 +577,6 @@ async fn restart_lost_to_a_crash_is_still_made() {
         .find(|u| u.file_name == "hello_web.container")
         .unwrap();
     fs::write(node.unit("hello_web.container"), &unit.contents).unwrap();
-    node.sd().reload().await.unwrap();
 
     let restarted = Node {
         ctx: Context::new(
@@ -592,9 +590,10 @@ async fn restart_lost_to_a_crash_is_still_made() {
     restarted.sd().clear_calls();
     let r = restarted.pass(&d).await;
     assert!(r.written.is_empty(), "the file was already right: {r:#?}");
+    // The dead daemon never reloaded: a new one always does, once.
     assert_eq!(
         restarted.sd().mutations(),
-        vec![Call::Restart("hello_web.service".into())]
+        vec![Call::Reload, Call::Restart("hello_web.service".into())]
     );
     assert!(
         r.apps["hello"].changes.reasons[0].contains("older version of its unit file"),
@@ -609,4 +608,181 @@ async fn restart_lost_to_a_crash_is_still_made() {
     assert_ne!(old_digest, new_digest);
     assert_eq!(Some(new_digest.as_str()), unit.config_digest.as_deref());
     assert_settled(&restarted, &d).await;
+}
+
+fn restarted_daemon(node: Node) -> Node {
+    let layout = node.ctx.layout.clone();
+    let secrets = SecretStore::new(layout.clone()).with_bcrypt_cost(4);
+    Node {
+        ctx: Context::new(
+            layout,
+            Arc::clone(&node.fake),
+            Arc::clone(&node.fake),
+            secrets,
+        ),
+        ..node
+    }
+}
+
+#[tokio::test]
+async fn a_failed_reload_is_made_by_the_next_pass() {
+    let node = Node::new();
+    node.sd().fail_reloads(2);
+    let d = node.desired(&[(&hello("hello", 8080), RunState::Running)]);
+    assert!(reconcile_pass(&d, &node.ctx).await.is_err());
+    // Same process: the files are right now, the reload is still owed.
+    assert!(reconcile_pass(&d, &node.ctx).await.is_err());
+    let r = node.pass(&d).await;
+    assert!(r.written.is_empty() && r.reloaded, "{r:#?}");
+    assert_eq!(
+        node.sd().active_state("hello_web.service"),
+        ActiveState::Active
+    );
+    assert_settled(&node, &d).await;
+}
+
+#[tokio::test]
+async fn a_restart_for_new_secrets_survives_a_failure_and_a_daemon_restart() {
+    let (node, d) = installed(&[
+        (&chain(), RunState::Running),
+        (&wallet(), RunState::Running),
+    ])
+    .await;
+    fs::remove_file(node.ctx.layout.secret_file("chain", "rpc-password")).unwrap();
+    // The pass makes the new secret, then fails before any restart…
+    node.sd().fail_lists(1);
+    assert!(reconcile_pass(&d, &node.ctx).await.is_err());
+    assert!(node.sd().mutations().is_empty());
+    // …and the daemon dies; a new one finds the secrets already in order.
+    let node = restarted_daemon(node);
+    node.sd().clear_calls();
+    let r = node.pass(&d).await;
+    assert!(r.secrets.is_empty(), "nothing left to generate: {r:#?}");
+    let m = node.sd().mutations();
+    assert!(
+        m.contains(&Call::Restart("chain_node.service".into())),
+        "{m:?}"
+    );
+    assert!(
+        m.contains(&Call::Restart("wallet_app.service".into())),
+        "the wallet reads the chain's secret: {m:?}"
+    );
+    assert_settled(&node, &d).await;
+    let pending = node.ctx.layout.restart_pending_dir();
+    assert_eq!(
+        fs::read_dir(&pending).unwrap().count(),
+        0,
+        "restarts done, markers gone"
+    );
+}
+
+#[tokio::test]
+async fn a_dependant_mounting_a_secret_as_a_file_restarts_when_it_changes() {
+    let wallet_file = wallet().replace(
+        "{name: rpc-password, from: chain, env: RPC_PASSWORD}",
+        "{name: rpc-password, from: chain, file: /run/secrets/rpc}",
+    );
+    let (node, d) = installed(&[
+        (&chain(), RunState::Running),
+        (&wallet_file, RunState::Running),
+    ])
+    .await;
+    fs::remove_file(node.ctx.layout.secret_file("chain", "rpc-password")).unwrap();
+    node.pass(&d).await;
+    let m = node.sd().mutations();
+    assert!(
+        m.contains(&Call::Restart("wallet_app.service".into())),
+        "{m:?}"
+    );
+    assert_settled(&node, &d).await;
+}
+
+#[tokio::test]
+async fn an_orphan_that_will_not_stop_does_not_block_the_node() {
+    let (node, _) = installed(&[
+        (&hello("hello", 8080), RunState::Running),
+        (&hello("other", 8081), RunState::Running),
+    ])
+    .await;
+    node.sd().fail_on_stop("hello_web.service");
+    node.sd().kill("other_web.service");
+    let d = node.desired(&[(&hello("other", 8081), RunState::Running)]);
+    let r = node.pass(&d).await;
+    assert_eq!(r.orphan_errors.len(), 1, "{r:#?}");
+    assert!(
+        node.unit("hello_web.container").exists(),
+        "kept while its unit runs"
+    );
+    assert_eq!(
+        node.sd().active_state("other_web.service"),
+        ActiveState::Active,
+        "the rest of the node is reconciled"
+    );
+}
+
+#[tokio::test]
+async fn an_app_uninstalled_while_its_manifest_was_invalid_is_removed() {
+    let node = Node::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hello.yml");
+    fs::write(&file, hello("hello", 8080)).unwrap();
+    let mut state = NodeState::new();
+    state.apps.insert(
+        "hello".into(),
+        InstalledApp {
+            manifest: file.clone(),
+            version: "1.0.0".into(),
+            run: RunState::Running,
+        },
+    );
+    for _ in 0..3 {
+        node.pass(&Desired::load(
+            &state,
+            Strictness::Catalog,
+            &node.ctx.layout,
+        ))
+        .await;
+    }
+    fs::write(&file, "not: [a manifest").unwrap();
+    for _ in 0..2 {
+        node.pass(&Desired::load(
+            &state,
+            Strictness::Catalog,
+            &node.ctx.layout,
+        ))
+        .await;
+    }
+    state.apps.clear();
+    let r = node
+        .pass(&Desired::load(
+            &state,
+            Strictness::Catalog,
+            &node.ctx.layout,
+        ))
+        .await;
+    assert!(!node.unit("hello_web.container").exists(), "{r:#?}");
+    assert_eq!(
+        node.sd().active_state("hello_web.service"),
+        ActiveState::Inactive
+    );
+}
+
+#[tokio::test]
+async fn a_data_folder_replaced_by_a_symlink_is_refused() {
+    let (node, d) = installed(&[(&chain(), RunState::Running)]).await;
+    let conf = node.ctx.layout.app_data_dir("chain").join("conf");
+    fs::remove_dir(&conf).unwrap();
+    std::os::unix::fs::symlink(&node.ctx.layout.secrets_root, &conf).unwrap();
+    node.sd().kill("chain_node.service");
+    let r = node.pass(&d).await;
+    let err = r.apps["chain"].result.as_ref().unwrap_err();
+    assert!(err.to_string().contains("not a plain folder"), "{err}");
+    assert!(
+        !node
+            .sd()
+            .mutations()
+            .iter()
+            .any(|c| matches!(c, Call::Start(_))),
+        "never started on a symlink"
+    );
 }
