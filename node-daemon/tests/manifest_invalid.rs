@@ -325,3 +325,20 @@ fn set_host_port_used_by_two_apps() {
         "already used by app `bitcoin`",
     );
 }
+
+#[test]
+fn set_dependency_cycle_between_apps() {
+    let (fa, fb) = (
+        Path::new("apps/alpha/manifest.yml"),
+        Path::new("apps/beta/manifest.yml"),
+    );
+    let alpha = app("alpha", 18001, "", "dependencies:\n  - app: beta\n");
+    let beta = app("beta", 18002, "", "dependencies:\n  - app: alpha\n");
+    let parsed = [(fa, parse_valid(fa, &alpha)), (fb, parse_valid(fb, &beta))];
+    let errs = manifest::validate_set(parsed.iter().map(|(f, m)| (*f, m)))
+        .expect_err("a cycle is refused");
+    assert_eq!(errs.len(), 2, "both apps are named: {errs:#?}");
+    for e in &errs {
+        assert_one(e, "dependencies[0].app", "must not form a cycle");
+    }
+}

@@ -121,7 +121,48 @@ pub fn validate_set<'a>(
             });
         }
     }
+    for (file, m) in &apps {
+        if let Some(i) = dependency_cycle(m, &by_id) {
+            let e = err(
+                format!("dependencies[{i}].app"),
+                format!(
+                    "`{}` depends back on `{}` (directly or through other apps): dependencies must not form a cycle",
+                    m.dependencies[i].app, m.id
+                ),
+            );
+            match out
+                .iter_mut()
+                .find(|me: &&mut ManifestError| me.file == *file)
+            {
+                Some(me) => me.errors.push(e),
+                None => out.push(ManifestError {
+                    file: (*file).to_owned(),
+                    errors: vec![e],
+                }),
+            }
+        }
+    }
     if out.is_empty() { Ok(()) } else { Err(out) }
+}
+
+/// The index of a dependency of `m` through which the dependency graph leads
+/// back to `m`, if any.
+fn dependency_cycle(m: &Manifest, by_id: &HashMap<&str, &Manifest>) -> Option<usize> {
+    m.dependencies.iter().position(|first| {
+        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        let mut todo = vec![first.app.as_str()];
+        while let Some(id) = todo.pop() {
+            if id == m.id {
+                return true;
+            }
+            if seen.insert(id) {
+                if let Some(dep) = by_id.get(id) {
+                    todo.extend(dep.dependencies.iter().map(|d| d.app.as_str()));
+                }
+            }
+        }
+        false
+    })
 }
 
 /// `hello-web`, `bitcoin-knots`: lowercase letters and digits in dash-separated
@@ -275,6 +316,43 @@ impl Validator {
                 }
             }
             self.container(&at, c, m, volume_names, secret_kinds, deps);
+            if let Some(vol) = c.name.strip_suffix("-volume") {
+                if volume_names.contains(vol) {
+                    self.push(
+                        format!("{at}.name"),
+                        format!("container `{}` and volume `{vol}` would both be the unit `{}_{}.service`: rename one", c.name, m.id, c.name),
+                    );
+                }
+            }
+        }
+        self.nested_data_paths(m);
+    }
+
+    /// A data folder mounted inside another mounted data folder could be
+    /// swapped for a symlink by the container holding the outer one, and
+    /// the next start would mount whatever it points at.
+    fn nested_data_paths(&mut self, m: &Manifest) {
+        let paths: Vec<(String, &str)> = m
+            .containers
+            .iter()
+            .enumerate()
+            .flat_map(|(ci, c)| {
+                c.volumes.iter().enumerate().filter_map(move |(vi, v)| {
+                    v.path
+                        .as_deref()
+                        .map(|p| (format!("containers[{ci}].volumes[{vi}].path"), p))
+                })
+            })
+            .collect();
+        for (field, inner) in &paths {
+            if let Some((_, outer)) = paths.iter().find(|(_, outer)| {
+                inner.len() > outer.len() && inner.starts_with(&format!("{outer}/"))
+            }) {
+                self.push(
+                    field.clone(),
+                    format!("`{inner}` lies inside `{outer}`, which is mounted too: a container could replace it with a symlink; mount a folder beside it instead"),
+                );
+            }
         }
     }
 
@@ -470,6 +548,11 @@ impl Validator {
                         self.push(
                             format!("{sat}.from"),
                             format!("`{from}` is not among this app's dependencies"),
+                        );
+                    } else if m.dependencies.iter().any(|d| &d.app == from && d.optional) {
+                        self.push(
+                            format!("{sat}.from"),
+                            format!("`{from}` is an optional dependency and may not be installed: secrets can only come from a required dependency"),
                         );
                     }
                     if !is_bare_name(&s.name) {
