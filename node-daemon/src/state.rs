@@ -462,6 +462,10 @@ impl StateStore {
         let dir = dir_of(&self.path);
         if !dir.is_dir() {
             fsutil::ensure_dir(dir, DIR_MODE)?;
+            // The new folder's own entry must survive a power cut too.
+            if let Some(parent) = dir.parent() {
+                fsutil::sync_dir(parent)?;
+            }
         }
         // If either write fails the disk is in an unknown (but atomic) state.
         inner.on_disk = OnDisk::Unknown;
@@ -469,6 +473,12 @@ impl StateStore {
             fsutil::atomic_write(&self.backup_path(), previous, FILE_MODE)?;
         }
         fsutil::atomic_write(&self.path, &bytes, FILE_MODE)?;
+        if previous.is_none() {
+            // The first state ever saved gets a backup too: a state file
+            // that later goes missing is then reported (and recoverable),
+            // never mistaken for a fresh node with nothing installed.
+            fsutil::atomic_write(&self.backup_path(), &bytes, FILE_MODE)?;
+        }
         inner.on_disk = OnDisk::Good(bytes);
         Ok(())
     }

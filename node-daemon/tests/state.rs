@@ -92,8 +92,8 @@ fn missing_file_is_an_empty_state_and_save_round_trips() {
     assert!(text.contains("\"run\": \"stopped\""), "{text}");
     assert_eq!(
         names_in(dir.path()),
-        ["state.json"],
-        "no backup of nothing, no temp"
+        ["state.json", "state.json.bak"],
+        "the state, its backup, no temp"
     );
 }
 
@@ -113,6 +113,7 @@ fn no_op_save_writes_nothing() {
     let store = StateStore::new(path.clone());
     assert!(store.save(&one()).unwrap());
     let before = fs::metadata(&path).unwrap();
+    let backup_before = fs::metadata(store.backup_path()).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
 
     assert!(!store.save(&one()).unwrap());
@@ -123,7 +124,12 @@ fn no_op_save_writes_nothing() {
     let after = fs::metadata(&path).unwrap();
     assert_eq!(before.ino(), after.ino(), "the file was replaced");
     assert_eq!(before.modified().unwrap(), after.modified().unwrap());
-    assert!(!store.backup_path().exists(), "a no-op save made a backup");
+    let backup_after = fs::metadata(store.backup_path()).unwrap();
+    assert_eq!(
+        (backup_before.ino(), backup_before.modified().unwrap()),
+        (backup_after.ino(), backup_after.modified().unwrap()),
+        "a no-op save rewrote the backup"
+    );
 }
 
 #[test]
@@ -374,7 +380,9 @@ fn recover_without_load_keeps_the_corrupt_file_aside() {
     let copies = corrupt_copies(dir.path());
     assert_eq!(copies.len(), 1);
     assert_eq!(fs::read(&copies[0]).unwrap(), b"not json");
-    assert!(!store.backup_path().exists(), "a corrupt file is no backup");
+    let backup = fs::read(store.backup_path()).unwrap();
+    assert_ne!(backup, b"not json", "a corrupt file is no backup");
+    assert_eq!(StateStore::new(store.backup_path()).load().unwrap(), one());
 }
 
 #[test]
@@ -434,4 +442,29 @@ fn no_op_first_save_also_cleans_stray_temps() {
     let store = StateStore::new(path);
     assert!(!store.save(&one()).unwrap());
     assert!(!stray.exists());
+}
+
+#[test]
+fn a_state_file_lost_after_the_first_save_is_not_an_empty_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state").join("state.json");
+    let store = StateStore::new(path.clone());
+    let mut state = NodeState::new();
+    state.apps.insert(
+        "hello".into(),
+        archipelagod::state::InstalledApp {
+            manifest: "/apps/hello/manifest.yml".into(),
+            version: "1".into(),
+            run: archipelago_api::RunState::Running,
+        },
+    );
+    assert!(store.save(&state).unwrap());
+    std::fs::remove_file(&path).unwrap();
+    let err = StateStore::new(path)
+        .load()
+        .expect_err("a lost state file is reported");
+    assert!(
+        matches!(&err, archipelagod::state::StateError::Missing { backup: Some(b), .. } if b.apps.len() == 1),
+        "{err:?}"
+    );
 }
