@@ -25,6 +25,20 @@ ARCHIPELAGO_QUADLET=$(bash tests/tools/fetch-quadlet.sh)
 export ARCHIPELAGO_QUADLET
 "$ARCHIPELAGO_QUADLET" -version
 
+say "test nodes: host tools, systemd-nspawn, the node rootfs (cached)"
+bash tests/node/fetch-nspawn.sh >/dev/null
+start=$(date +%s)
+rootfs=$(bash tests/node/build-rootfs.sh)
+echo "node rootfs: $rootfs ($(( $(date +%s) - start )) s)"
+start=$(date +%s)
+vm_image=$(bash tests/node/build-vm-image.sh)
+echo "VM image: $vm_image ($(( $(date +%s) - start )) s)"
+
+# Whatever happens to the tests (failure, interruption), nothing of their
+# runs stays behind: namespaces, mounts, node and registry processes.
+cleanup() { cargo run -q -p archipelago-harness --bin archipelago-node -- cleanup >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
 say "cargo fmt --check"
 cargo fmt --all -- --check
 

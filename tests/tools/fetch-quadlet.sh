@@ -14,6 +14,16 @@ cache="${ARCHIPELAGO_CACHE:-/var/cache/archipelago}"
 dest="$cache/podman-trixie"
 bin="$dest/usr/libexec/podman/quadlet"
 
+pin=/etc/apt/preferences.d/archipelago-trixie
+if [ "$(id -u)" -eq 0 ]; then
+  # Written every time: priority 1 keeps trixie below everything installed
+  # (backports included), so no upgrade ever takes a package from it.
+  printf '%s\n' \
+    "# Archipelago's test harness downloads single trixie packages from here;" \
+    "# nothing may be installed or upgraded from trixie on this host." \
+    "Package: *" "Pin: release n=trixie" "Pin-Priority: 1" >"$pin"
+fi
+
 if [ -x "$bin" ] && "$bin" -version >/dev/null 2>&1; then
   echo "$bin"
   exit 0
@@ -25,7 +35,6 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 src=/etc/apt/sources.list.d/archipelago-trixie.sources
-pin=/etc/apt/preferences.d/archipelago-trixie
 if [ ! -f "$src" ]; then
   cat >"$src" <<'SRC'
 Types: deb
@@ -34,15 +43,6 @@ Suites: trixie
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
-fi
-if [ ! -f "$pin" ]; then
-  cat >"$pin" <<'PIN'
-# Archipelago's test harness downloads single trixie packages from here;
-# nothing may be installed or upgraded from trixie on this host.
-Package: *
-Pin: release n=trixie
-Pin-Priority: 100
-PIN
 fi
 
 apt-get update -qq >&2

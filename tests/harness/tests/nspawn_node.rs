@@ -1,0 +1,292 @@
+//! The node harness against reality: real nspawn nodes (systemd 257,
+//! rootless podman 5 with Quadlet) in the run's own network namespace,
+//! pulling from a real registry. These tests need root, the node rootfs
+//! (`tests/node/build-rootfs.sh`) and systemd-nspawn
+//! (`tests/node/fetch-nspawn.sh`); the README's test command provides all
+//! three. A missing piece fails the test: nothing is skipped.
+//!
+//! Tests run one at a time (one lock): each ends by checking that its run
+//! left nothing behind, which only means something when no other run of
+//! this process is alive.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)]
+
+use archipelago_harness::network::{self, TestNetwork};
+use archipelago_harness::node::{Node, RunAs, SERVICE_HOME};
+use archipelago_harness::nspawn::NspawnNode;
+use archipelago_harness::registry::Registry;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The cached node rootfs (built on first use: about two minutes).
+fn rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS.get_or_init(|| {
+        let out = Command::new("bash")
+            .arg(repo_root().join("tests/node/build-rootfs.sh"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "build-rootfs.sh failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    })
+}
+
+/// The hello-web fixture image as an OCI layout, built by the harness.
+fn hello_web_image(dir: &Path) -> (PathBuf, String) {
+    let built = archipelago_harness::fixtures::build_image(dir, "hello-web").unwrap();
+    (built.oci_dir, built.tag)
+}
+
+const HELLO_UNIT: &str = "[Unit]
+Description=hello-web, written by hand
+
+[Container]
+Image=10.99.0.1:5000/archipelago/hello-web:TAG
+PublishPort=8080:8080
+RunInit=true
+
+[Install]
+WantedBy=default.target
+";
+
+fn page(net: &TestNetwork, node: &dyn Node) -> Option<String> {
+    match net.http_get(node.port(8080), "/") {
+        Ok((200, body)) => Some(body),
+        _ => None,
+    }
+}
+
+fn wait_page(net: &TestNetwork, node: &dyn Node, limit: Duration) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if page(net, node).is_some_and(|b| b.contains("Hello from Archipelago")) {
+            return start.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!(
+        "hello-web did not answer on {} within {limit:?}",
+        node.address()
+    );
+}
+
+fn assert_nothing_left() {
+    let left = network::leftovers_of_this_process();
+    assert!(left.is_empty(), "the run left things behind: {left:#?}");
+}
+
+#[test]
+fn a_node_boots_with_systemd_the_user_manager_and_podman_5() {
+    let _one = serial();
+    {
+        let net = TestNetwork::create().unwrap();
+        let start = Instant::now();
+        let node = NspawnNode::boot_new(&net, rootfs(), 1).unwrap();
+        eprintln!(
+            "figure: nspawn boot to user manager up: {:?}",
+            start.elapsed()
+        );
+        let sys = node
+            .exec(RunAs::Root, &["systemctl", "is-system-running"])
+            .unwrap();
+        assert_eq!(sys.stdout.trim(), "running", "{sys:?}\n{}", node.console());
+        let user = node
+            .exec(
+                RunAs::ServiceUser,
+                &["systemctl", "--user", "is-system-running"],
+            )
+            .unwrap();
+        assert_eq!(user.stdout.trim(), "running", "{user:?}");
+        assert!(
+            node.exec(RunAs::Root, &["test", "-S", "/run/user/1000/bus"])
+                .unwrap()
+                .success()
+        );
+        let who = node.exec(RunAs::ServiceUser, &["id", "-u"]).unwrap();
+        assert_eq!(who.stdout.trim(), "1000");
+        let linger = node
+            .exec(
+                RunAs::Root,
+                &["test", "-f", "/var/lib/systemd/linger/archipelago"],
+            )
+            .unwrap();
+        assert!(linger.success());
+        let podman = node
+            .exec(RunAs::ServiceUser, &["podman", "--version"])
+            .unwrap();
+        assert!(podman.stdout.starts_with("podman version 5."), "{podman:?}");
+        let quadlet = node
+            .exec(RunAs::Root, &["test", "-x", "/usr/libexec/podman/quadlet"])
+            .unwrap();
+        assert!(quadlet.success());
+        // copy_in writes as the service user, with the mode asked for.
+        node.copy_in(
+            b"secret",
+            &format!("{SERVICE_HOME}/x/f"),
+            RunAs::ServiceUser,
+            0o600,
+        )
+        .unwrap();
+        let st = node
+            .exec(
+                RunAs::Root,
+                &["stat", "-c", "%U %a", &format!("{SERVICE_HOME}/x/f")],
+            )
+            .unwrap();
+        assert_eq!(st.stdout.trim(), "archipelago 600");
+    }
+    assert_nothing_left();
+}
+
+#[test]
+fn a_quadlet_unit_pulls_from_the_registry_and_survives_reboot_and_power_cut() {
+    let _one = serial();
+    {
+        let net = TestNetwork::create().unwrap();
+        let registry = Registry::start(&net).unwrap();
+        let (oci, tag) = hello_web_image(&net.dir().join("images"));
+        registry
+            .push_oci(&oci, &tag, "archipelago/hello-web")
+            .unwrap();
+        let mut node = NspawnNode::boot_new(&net, rootfs(), 1).unwrap();
+
+        // Nothing pre-loaded: the image is not in the node before the start.
+        let images = node
+            .exec(RunAs::ServiceUser, &["podman", "images", "--quiet"])
+            .unwrap();
+        assert_eq!(images.stdout.trim(), "", "{images:?}");
+        node.copy_in(
+            HELLO_UNIT.replace("TAG", &tag).as_bytes(),
+            &format!("{SERVICE_HOME}/.config/containers/systemd/hello.container"),
+            RunAs::ServiceUser,
+            0o644,
+        )
+        .unwrap();
+        let start = Instant::now();
+        let reload = node
+            .exec(
+                RunAs::ServiceUser,
+                &["systemctl", "--user", "daemon-reload"],
+            )
+            .unwrap();
+        assert!(reload.success(), "{reload:?}");
+        let started = node
+            .exec(
+                RunAs::ServiceUser,
+                &["systemctl", "--user", "start", "hello.service"],
+            )
+            .unwrap();
+        assert!(started.success(), "{started:?}");
+        let first = wait_page(&net, &node, Duration::from_secs(30));
+        eprintln!(
+            "figure: daemon-reload + start incl. pull -> page: {:?}",
+            start.elapsed()
+        );
+        let _ = first;
+        let pulls = registry.pulls_by(&node.address().to_string(), "archipelago/hello-web");
+        assert!(
+            pulls.iter().any(|l| l.contains("/manifests/")),
+            "no manifest GET from the node in the registry's log:\n{}",
+            registry.log()
+        );
+
+        let rebooted = node.reboot().unwrap();
+        let after = wait_page(&net, &node, Duration::from_secs(30));
+        eprintln!("figure: nspawn reboot to booted {rebooted:?}, then page after {after:?}");
+
+        node.power_cut().unwrap();
+        let booted = node.boot().unwrap();
+        let after = wait_page(&net, &node, Duration::from_secs(30));
+        eprintln!("figure: nspawn power cut, boot {booted:?}, then page after {after:?}");
+        let state = node
+            .exec(
+                RunAs::ServiceUser,
+                &["systemctl", "--user", "is-active", "hello.service"],
+            )
+            .unwrap();
+        assert_eq!(state.stdout.trim(), "active");
+    }
+    assert_nothing_left();
+}
+
+#[test]
+fn a_failing_test_still_cleans_up() {
+    let _one = serial();
+    let result = std::thread::spawn(|| {
+        let net = TestNetwork::create().unwrap();
+        let _node = NspawnNode::boot_new(&net, rootfs(), 1).unwrap();
+        panic!("a test failing with a node up");
+    })
+    .join();
+    assert!(result.is_err());
+    assert_nothing_left();
+}
+
+#[test]
+fn an_interrupted_run_is_cleaned_by_the_next_one() {
+    let _one = serial();
+    // A harness process killed with SIGKILL mid-run, node and registry up.
+    let bin = env!("CARGO_BIN_EXE_archipelago-node");
+    let mut child = Command::new(bin)
+        .args(["up", "--nodes", "1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0,
+            "archipelago-node up ended early"
+        );
+        if line.starts_with("ready") {
+            break;
+        }
+    }
+    Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    let prefix = format!("{}{pid}-", network::NETNS_PREFIX);
+    assert!(
+        std::fs::read_dir("/var/run/netns")
+            .unwrap()
+            .flatten()
+            .any(|n| n.file_name().to_string_lossy().starts_with(&prefix)),
+        "the killed run's namespace should still be there before the clean-up"
+    );
+    let cleaned = network::cleanup_stale_runs().unwrap();
+    assert!(cleaned >= 1);
+    let left = network::leftovers_of(pid);
+    assert!(
+        left.is_empty(),
+        "the killed run left things behind: {left:#?}"
+    );
+}
