@@ -290,3 +290,56 @@ fn an_interrupted_run_is_cleaned_by_the_next_one() {
         "the killed run left things behind: {left:#?}"
     );
 }
+
+#[test]
+fn two_nodes_run_at_once_and_reach_the_registry_each() {
+    let _one = serial();
+    {
+        let net = TestNetwork::create().unwrap();
+        let registry = Registry::start(&net).unwrap();
+        let (oci, tag) = hello_web_image(&net.dir().join("images"));
+        registry
+            .push_oci(&oci, &tag, "archipelago/hello-web")
+            .unwrap();
+        let a = NspawnNode::boot_new(&net, rootfs(), 1).unwrap();
+        let b = NspawnNode::boot_new(&net, rootfs(), 2).unwrap();
+        assert_ne!(a.address(), b.address());
+        for node in [&a, &b] {
+            node.copy_in(
+                HELLO_UNIT.replace("TAG", &tag).as_bytes(),
+                &format!("{SERVICE_HOME}/.config/containers/systemd/hello.container"),
+                RunAs::ServiceUser,
+                0o644,
+            )
+            .unwrap();
+            assert!(
+                node.exec(
+                    RunAs::ServiceUser,
+                    &["systemctl", "--user", "daemon-reload"]
+                )
+                .unwrap()
+                .success()
+            );
+            let started = node
+                .exec(
+                    RunAs::ServiceUser,
+                    &["systemctl", "--user", "start", "hello.service"],
+                )
+                .unwrap();
+            assert!(started.success(), "{started:?}");
+        }
+        for node in [&a, &b] {
+            wait_page(&net, node, Duration::from_secs(30));
+            assert!(
+                !registry
+                    .pulls_by(&node.address().to_string(), "archipelago/hello-web")
+                    .is_empty()
+            );
+        }
+        // One node's power cut leaves the other alone.
+        let mut a = a;
+        a.power_cut().unwrap();
+        assert!(page(&net, &b).is_some());
+    }
+    assert_nothing_left();
+}
