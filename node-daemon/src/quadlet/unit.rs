@@ -44,12 +44,18 @@ pub struct ServiceSection {
     pub timeout_start_sec: u64,
 }
 
+/// A container stopped on purpose ends with SIGTERM's status (143, from
+/// podman through the container's init); it must not leave the unit
+/// `failed`, or a stopped app would look broken.
+const SUCCESS_EXIT_STATUS: &str = "0 143";
+
 impl ServiceSection {
     pub fn to_section(&self) -> Section {
         let mut s = Section::new("Service");
         s.add("Restart", self.restart)
             .add("RestartSec", self.restart_sec.to_string())
-            .add("TimeoutStartSec", self.timeout_start_sec.to_string());
+            .add("TimeoutStartSec", self.timeout_start_sec.to_string())
+            .add("SuccessExitStatus", SUCCESS_EXIT_STATUS);
         s
     }
 }
