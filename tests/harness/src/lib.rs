@@ -12,6 +12,7 @@
 //! - [`node`]: the interface every node flavour offers; [`nspawn`] and
 //!   [`vm`] are the flavours.
 //! - [`cmd`]: running host tools, with errors that say what ran.
+//! - [`testing`]: what every real-node test shares.
 
 pub mod cmd;
 pub mod fixtures;
@@ -20,4 +21,5 @@ pub mod node;
 pub mod nspawn;
 pub mod oci;
 pub mod registry;
+pub mod testing;
 pub mod vm;

@@ -20,78 +20,9 @@ use archipelago_harness::network::{self, TestNetwork};
 use archipelago_harness::node::{Node, RunAs, SERVICE_HOME};
 use archipelago_harness::nspawn::NspawnNode;
 use archipelago_harness::registry::Registry;
-use std::path::{Path, PathBuf};
+use archipelago_harness::testing::{hello_unit, hello_web_image, page, rootfs, serial, wait_page};
 use std::process::Command;
-use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The cached node rootfs (built on first use: about two minutes).
-fn rootfs() -> &'static Path {
-    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
-    ROOTFS.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(repo_root().join("tests/node/build-rootfs.sh"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "build-rootfs.sh failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-    })
-}
-
-/// The hello-web fixture image as an OCI layout, built by the harness.
-fn hello_web_image(dir: &Path) -> (PathBuf, String) {
-    let built = archipelago_harness::fixtures::build_image(dir, "hello-web").unwrap();
-    (built.oci_dir, built.tag)
-}
-
-const HELLO_UNIT: &str = "[Unit]
-Description=hello-web, written by hand
-
-[Container]
-Image=10.99.0.1:5000/archipelago/hello-web:TAG
-PublishPort=8080:8080
-RunInit=true
-
-[Install]
-WantedBy=default.target
-";
-
-fn page(net: &TestNetwork, node: &dyn Node) -> Option<String> {
-    match net.http_get(node.port(8080), "/") {
-        Ok((200, body)) => Some(body),
-        _ => None,
-    }
-}
-
-fn wait_page(net: &TestNetwork, node: &dyn Node, limit: Duration) -> Duration {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if page(net, node).is_some_and(|b| b.contains("Hello from Archipelago")) {
-            return start.elapsed();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!(
-        "hello-web did not answer on {} within {limit:?}",
-        node.address()
-    );
-}
 
 fn assert_nothing_left() {
     let left = network::leftovers_of_this_process();
@@ -104,7 +35,7 @@ fn a_node_boots_with_systemd_the_user_manager_and_podman_5() {
     {
         let net = TestNetwork::create().unwrap();
         let start = Instant::now();
-        let node = NspawnNode::boot_new(&net, rootfs(), 1).unwrap();
+        let node = NspawnNode::boot_new(&net, rootfs().unwrap(), 1).unwrap();
         eprintln!(
             "figure: nspawn boot to user manager up: {:?}",
             start.elapsed()
@@ -167,11 +98,11 @@ fn a_quadlet_unit_pulls_from_the_registry_and_survives_reboot_and_power_cut() {
     {
         let net = TestNetwork::create().unwrap();
         let registry = Registry::start(&net).unwrap();
-        let (oci, tag) = hello_web_image(&net.dir().join("images"));
+        let (oci, tag) = hello_web_image(&net.dir().join("images")).unwrap();
         registry
             .push_oci(&oci, &tag, "archipelago/hello-web")
             .unwrap();
-        let mut node = NspawnNode::boot_new(&net, rootfs(), 1).unwrap();
+        let mut node = NspawnNode::boot_new(&net, rootfs().unwrap(), 1).unwrap();
 
         // Nothing pre-loaded: the image is not in the node before the start.
         let images = node
@@ -179,7 +110,7 @@ fn a_quadlet_unit_pulls_from_the_registry_and_survives_reboot_and_power_cut() {
             .unwrap();
         assert_eq!(images.stdout.trim(), "", "{images:?}");
         node.copy_in(
-            HELLO_UNIT.replace("TAG", &tag).as_bytes(),
+            hello_unit("10.99.0.1:5000", &tag).as_bytes(),
             &format!("{SERVICE_HOME}/.config/containers/systemd/hello.container"),
             RunAs::ServiceUser,
             0o644,
@@ -200,7 +131,7 @@ fn a_quadlet_unit_pulls_from_the_registry_and_survives_reboot_and_power_cut() {
             )
             .unwrap();
         assert!(started.success(), "{started:?}");
-        let first = wait_page(&net, &node, Duration::from_secs(30));
+        let first = wait_page(&net, &node, Duration::from_secs(30)).unwrap();
         eprintln!(
             "figure: daemon-reload + start incl. pull -> page: {:?}",
             start.elapsed()
@@ -214,12 +145,12 @@ fn a_quadlet_unit_pulls_from_the_registry_and_survives_reboot_and_power_cut() {
         );
 
         let rebooted = node.reboot().unwrap();
-        let after = wait_page(&net, &node, Duration::from_secs(30));
+        let after = wait_page(&net, &node, Duration::from_secs(30)).unwrap();
         eprintln!("figure: nspawn reboot to booted {rebooted:?}, then page after {after:?}");
 
         node.power_cut().unwrap();
         let booted = node.boot().unwrap();
-        let after = wait_page(&net, &node, Duration::from_secs(30));
+        let after = wait_page(&net, &node, Duration::from_secs(30)).unwrap();
         eprintln!("figure: nspawn power cut, boot {booted:?}, then page after {after:?}");
         let state = node
             .exec(
@@ -237,7 +168,7 @@ fn a_failing_test_still_cleans_up() {
     let _one = serial();
     let result = std::thread::spawn(|| {
         let net = TestNetwork::create().unwrap();
-        let _node = NspawnNode::boot_new(&net, rootfs(), 1).unwrap();
+        let _node = NspawnNode::boot_new(&net, rootfs().unwrap(), 1).unwrap();
         panic!("a test failing with a node up");
     })
     .join();
@@ -297,16 +228,16 @@ fn two_nodes_run_at_once_and_reach_the_registry_each() {
     {
         let net = TestNetwork::create().unwrap();
         let registry = Registry::start(&net).unwrap();
-        let (oci, tag) = hello_web_image(&net.dir().join("images"));
+        let (oci, tag) = hello_web_image(&net.dir().join("images")).unwrap();
         registry
             .push_oci(&oci, &tag, "archipelago/hello-web")
             .unwrap();
-        let a = NspawnNode::boot_new(&net, rootfs(), 1).unwrap();
-        let b = NspawnNode::boot_new(&net, rootfs(), 2).unwrap();
+        let a = NspawnNode::boot_new(&net, rootfs().unwrap(), 1).unwrap();
+        let b = NspawnNode::boot_new(&net, rootfs().unwrap(), 2).unwrap();
         assert_ne!(a.address(), b.address());
         for node in [&a, &b] {
             node.copy_in(
-                HELLO_UNIT.replace("TAG", &tag).as_bytes(),
+                hello_unit("10.99.0.1:5000", &tag).as_bytes(),
                 &format!("{SERVICE_HOME}/.config/containers/systemd/hello.container"),
                 RunAs::ServiceUser,
                 0o644,
@@ -329,7 +260,7 @@ fn two_nodes_run_at_once_and_reach_the_registry_each() {
             assert!(started.success(), "{started:?}");
         }
         for node in [&a, &b] {
-            wait_page(&net, node, Duration::from_secs(30));
+            wait_page(&net, node, Duration::from_secs(30)).unwrap();
             assert!(
                 !registry
                     .pulls_by(&node.address().to_string(), "archipelago/hello-web")

@@ -15,78 +15,9 @@
 use archipelago_harness::network::{self, TestNetwork};
 use archipelago_harness::node::{Node, RunAs, SERVICE_HOME};
 use archipelago_harness::registry::Registry;
+use archipelago_harness::testing::{hello_unit, vm_image, wait_page};
 use archipelago_harness::vm::VmNode;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The cached VM image folder (built on first use).
-fn vm_image() -> PathBuf {
-    let start = Instant::now();
-    let out = Command::new("bash")
-        .arg(repo_root().join(archipelago_harness::vm::BUILD_SCRIPT))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "build-vm-image.sh failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!(
-        "figure: VM image ready (built or cached) in {:?}",
-        start.elapsed()
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
-/// The guest reaches the namespace's loopback, where the registry listens,
-/// as 10.0.2.2.
-const HELLO_UNIT: &str = "[Unit]
-Description=hello-web, written by hand
-
-[Container]
-Image=10.0.2.2:5000/archipelago/hello-web:TAG
-PublishPort=8080:8080
-RunInit=true
-
-[Install]
-WantedBy=default.target
-";
-
-fn page(net: &TestNetwork, node: &dyn Node) -> Option<String> {
-    match net.http_get(node.port(8080), "/") {
-        Ok((200, body)) => Some(body),
-        _ => None,
-    }
-}
-
-fn wait_page(net: &TestNetwork, node: &VmNode, limit: Duration) -> Duration {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if page(net, node).is_some_and(|b| b.contains("Hello from Archipelago")) {
-            return start.elapsed();
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let status = node.exec(
-        RunAs::ServiceUser,
-        &[
-            "systemctl",
-            "--user",
-            "status",
-            "--no-pager",
-            "hello.service",
-        ],
-    );
-    panic!(
-        "hello-web did not answer on {} within {limit:?}: {status:?}",
-        node.port(8080)
-    );
-}
 
 /// systemd's "Startup finished in …" line of the current boot.
 fn startup(node: &VmNode) -> String {
@@ -125,7 +56,7 @@ fn check_fresh_node(node: &VmNode) {
 fn install_unit(node: &VmNode, tag: &str) {
     let dest = format!("{SERVICE_HOME}/.config/containers/systemd/hello.container");
     node.copy_in(
-        HELLO_UNIT.replace("TAG", tag).as_bytes(),
+        hello_unit("10.0.2.2:5000", tag).as_bytes(),
         &dest,
         RunAs::ServiceUser,
         0o644,
@@ -139,7 +70,7 @@ fn install_unit(node: &VmNode, tag: &str) {
 
 #[test]
 fn a_vm_node_pulls_a_quadlet_unit_from_the_registry_and_survives_reboot_and_power_cut() {
-    let image = vm_image();
+    let image = vm_image().unwrap();
     {
         let net = TestNetwork::create().unwrap();
         let registry = Registry::start(&net).unwrap();
@@ -151,7 +82,7 @@ fn a_vm_node_pulls_a_quadlet_unit_from_the_registry_and_survives_reboot_and_powe
             .unwrap();
 
         let start = Instant::now();
-        let mut node = VmNode::boot_new(&net, &image, 1, &[8080]).unwrap();
+        let mut node = VmNode::boot_new(&net, image, 1, &[8080]).unwrap();
         eprintln!(
             "figure: VM boot to user manager up and default route: {:?}",
             start.elapsed()
@@ -174,7 +105,7 @@ fn a_vm_node_pulls_a_quadlet_unit_from_the_registry_and_survives_reboot_and_powe
             )
             .unwrap();
         assert!(started.success(), "{started:?}");
-        wait_page(&net, &node, Duration::from_secs(120));
+        wait_page(&net, &node, Duration::from_secs(120)).unwrap();
         eprintln!(
             "figure: VM daemon-reload + start incl. pull -> page: {:?}",
             start.elapsed()
@@ -191,7 +122,7 @@ fn a_vm_node_pulls_a_quadlet_unit_from_the_registry_and_survives_reboot_and_powe
             "figure: VM guest's own view after the reboot: {}",
             startup(&node)
         );
-        let after = wait_page(&net, &node, Duration::from_secs(120));
+        let after = wait_page(&net, &node, Duration::from_secs(120)).unwrap();
         eprintln!(
             "figure: VM reboot to booted {rebooted:?}, then page after {after:?} (total {:?})",
             rebooted + after
@@ -199,7 +130,7 @@ fn a_vm_node_pulls_a_quadlet_unit_from_the_registry_and_survives_reboot_and_powe
 
         node.power_cut().unwrap();
         let booted = node.boot().unwrap();
-        let after = wait_page(&net, &node, Duration::from_secs(120));
+        let after = wait_page(&net, &node, Duration::from_secs(120)).unwrap();
         eprintln!(
             "figure: VM power cut, boot {booted:?}, then page after {after:?} (total {:?})",
             booted + after
