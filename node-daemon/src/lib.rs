@@ -8,6 +8,7 @@
 //! - [`reconcile`]: the level-triggered pass from desired to current state.
 //! - [`systemd`], [`podman`]: the outside systems, behind narrow traits;
 //!   [`fake`] stands in for both in unit tests.
+//! - [`systemd_dbus`]: the real systemd manager, the user's over D-Bus.
 //! - [`fsutil`]: crash-safe writes and change tracking shared by every module
 //!   that writes files.
 //! - [`layout`]: where units, secrets, data and state live on a node.
@@ -22,3 +23,4 @@ pub mod reconcile;
 pub mod secrets;
 pub mod state;
 pub mod systemd;
+pub mod systemd_dbus;

@@ -1,19 +1,23 @@
 //! `archipelagod`: the node daemon's command line. Today it checks and
-//! renders app manifests and manages the state file; the daemon loop and its
-//! API arrive on top of the same library.
+//! renders app manifests, manages the state file and talks to the user's
+//! systemd manager the way the daemon does (`units`); the daemon loop and
+//! its API arrive on top of the same library.
 
 #![allow(clippy::print_stdout)]
 
 use anyhow::{Context as _, bail};
-use archipelago_api::RunState;
+use archipelago_api::{ActiveState, RunState};
 use archipelagod::layout::Layout;
 use archipelagod::manifest::{self, Manifest, Strictness};
 use archipelagod::quadlet::render_app;
 use archipelagod::state::{StateError, StateStore};
+use archipelagod::systemd::SystemdManager as _;
+use archipelagod::systemd_dbus::DbusSystemd;
 use clap::{Parser, Subcommand};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
 #[command(name = "archipelagod", version, about = "The Archipelago node daemon")]
@@ -55,6 +59,60 @@ enum Command {
         home: PathBuf,
         #[command(subcommand)]
         action: StateAction,
+    },
+    /// Talk to this user's systemd manager over D-Bus, as the daemon does
+    /// (for troubleshooting: run it as the service user).
+    Units {
+        #[command(subcommand)]
+        action: UnitsAction,
+    },
+}
+
+/// How long `units start|stop|restart` wait for their job.
+#[derive(clap::Args, Debug)]
+struct JobWait {
+    /// Give up waiting after this many seconds (the job goes on); default
+    /// as the daemon: 900 for start and restart, 120 for stop.
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+}
+
+#[derive(Subcommand, Debug)]
+enum UnitsAction {
+    /// Print `name load active sub` for each unit (one `ListUnitsByNames`).
+    List {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Print a unit's states, and for a service its result and restarts.
+    Show { name: String },
+    /// Start a unit and wait until its job is done.
+    Start {
+        name: String,
+        #[command(flatten)]
+        wait: JobWait,
+    },
+    /// Stop a unit and wait until its job is done.
+    Stop {
+        name: String,
+        #[command(flatten)]
+        wait: JobWait,
+    },
+    /// Restart a unit and wait until its job is done.
+    Restart {
+        name: String,
+        #[command(flatten)]
+        wait: JobWait,
+    },
+    /// Clear a unit's failed state.
+    ResetFailed { name: String },
+    /// Re-run the generators (Quadlet) and reload every unit file.
+    Reload,
+    /// Print unit names as their active state changes.
+    Watch {
+        /// Stop watching after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
     },
 }
 
@@ -159,8 +217,109 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 (_, Err(e)) => return Err(e.into()),
             }
         }
+        Command::Units { action } => {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?
+                .block_on(units(action))?;
+        }
     }
     Ok(())
+}
+
+/// `archipelagod units …`: one connection to the user's manager per run.
+async fn units(action: UnitsAction) -> anyhow::Result<()> {
+    let mut systemd = DbusSystemd::connect_user_bus().await?;
+    let job = |verb: &str, name: &str, start: Instant| {
+        println!(
+            "{verb} {name}: done in {:.3} s",
+            start.elapsed().as_secs_f64()
+        );
+    };
+    if let UnitsAction::Start { wait, .. }
+    | UnitsAction::Stop { wait, .. }
+    | UnitsAction::Restart { wait, .. } = &action
+    {
+        if let Some(secs) = wait.timeout {
+            systemd.start_timeout = Duration::from_secs(secs);
+            systemd.stop_timeout = Duration::from_secs(secs);
+        }
+    }
+    match action {
+        UnitsAction::List { names } => {
+            for u in systemd.list_units_by_names(&names).await? {
+                println!(
+                    "{} {} {} {}",
+                    u.name,
+                    u.load_state,
+                    active_str(u.active_state),
+                    u.sub_state
+                );
+            }
+        }
+        UnitsAction::Show { name } => {
+            let d = systemd.unit_details(&name).await?;
+            println!(
+                "{} {} {} {} result={} restarts={}",
+                d.name,
+                d.load_state,
+                active_str(d.active_state),
+                d.sub_state,
+                d.result.as_deref().unwrap_or("-"),
+                d.n_restarts
+                    .map_or_else(|| "-".to_owned(), |n| n.to_string())
+            );
+        }
+        UnitsAction::Start { name, .. } => {
+            let start = Instant::now();
+            systemd.start_unit(&name).await?;
+            job("start", &name, start);
+        }
+        UnitsAction::Stop { name, .. } => {
+            let start = Instant::now();
+            systemd.stop_unit(&name).await?;
+            job("stop", &name, start);
+        }
+        UnitsAction::Restart { name, .. } => {
+            let start = Instant::now();
+            systemd.restart_unit(&name).await?;
+            job("restart", &name, start);
+        }
+        UnitsAction::ResetFailed { name } => systemd.reset_failed_unit(&name).await?,
+        UnitsAction::Reload => {
+            let start = Instant::now();
+            systemd.reload().await?;
+            println!("reload: done in {:.3} s", start.elapsed().as_secs_f64());
+        }
+        UnitsAction::Watch { seconds } => {
+            let mut changes = systemd.unit_changes().await?;
+            // On stderr, so that stdout holds unit names only.
+            eprintln!("watching unit state changes for {seconds} s");
+            let until = tokio::time::Instant::now() + Duration::from_secs(seconds);
+            loop {
+                match tokio::time::timeout_at(until, changes.recv()).await {
+                    Ok(Some(name)) => println!("{name}"),
+                    Ok(None) => bail!("the connection to the user's manager closed"),
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// systemd's spelling of an active state.
+const fn active_str(state: ActiveState) -> &'static str {
+    match state {
+        ActiveState::Active => "active",
+        ActiveState::Reloading => "reloading",
+        ActiveState::Inactive => "inactive",
+        ActiveState::Failed => "failed",
+        ActiveState::Activating => "activating",
+        ActiveState::Deactivating => "deactivating",
+        ActiveState::Unknown => "unknown",
+    }
 }
 
 fn strictness(local: bool) -> Strictness {
