@@ -9,6 +9,7 @@
 //! - [`systemd`], [`podman`]: the outside systems, behind narrow traits;
 //!   [`fake`] stands in for both in unit tests.
 //! - [`systemd_dbus`]: the real systemd manager, the user's over D-Bus.
+//! - [`podman_rest`]: the real podman client, the user's REST API socket.
 //! - [`fsutil`]: crash-safe writes and change tracking shared by every module
 //!   that writes files.
 //! - [`layout`]: where units, secrets, data and state live on a node.
@@ -18,6 +19,7 @@ pub mod fsutil;
 pub mod layout;
 pub mod manifest;
 pub mod podman;
+pub mod podman_rest;
 pub mod quadlet;
 pub mod reconcile;
 pub mod secrets;

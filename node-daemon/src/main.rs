@@ -1,7 +1,7 @@
 //! `archipelagod`: the node daemon's command line. Today it checks and
 //! renders app manifests, manages the state file and talks to the user's
-//! systemd manager the way the daemon does (`units`); the daemon loop and
-//! its API arrive on top of the same library.
+//! systemd manager (`units`) and podman's API (`podman`) the way the daemon
+//! does; the daemon loop and its API arrive on top of the same library.
 
 #![allow(clippy::print_stdout)]
 
@@ -9,6 +9,8 @@ use anyhow::{Context as _, bail};
 use archipelago_api::{ActiveState, RunState};
 use archipelagod::layout::Layout;
 use archipelagod::manifest::{self, Manifest, Strictness};
+use archipelagod::podman::{PodmanApi as _, PortBinding};
+use archipelagod::podman_rest::{LogStream, PodmanRest, PullEvent};
 use archipelagod::quadlet::render_app;
 use archipelagod::state::{StateError, StateStore};
 use archipelagod::systemd::SystemdManager as _;
@@ -66,6 +68,30 @@ enum Command {
         #[command(subcommand)]
         action: UnitsAction,
     },
+    /// Talk to this user's podman API (`podman.socket`), as the daemon does
+    /// (for troubleshooting: run it as the service user).
+    Podman {
+        #[command(subcommand)]
+        action: PodmanAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PodmanAction {
+    /// Print `name app state ports digest` for each of our containers.
+    Containers,
+    /// Pull an image, printing progress, then its id.
+    Pull { reference: String },
+    /// Print `true` or `false`: whether the image is in the store.
+    Exists { reference: String },
+    /// Print a container's last log lines (stderr lines on stderr).
+    Logs {
+        name: String,
+        #[arg(long, default_value_t = 100)]
+        tail: usize,
+    },
+    /// Print one sample of a container's CPU and memory use.
+    Stats { name: String },
 }
 
 /// How long `units start|stop|restart` wait for their job.
@@ -224,6 +250,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("starting the async runtime")?
                 .block_on(units(action))?;
         }
+        Command::Podman { action } => {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?
+                .block_on(podman(action))?;
+        }
     }
     Ok(())
 }
@@ -307,6 +340,78 @@ async fn units(action: UnitsAction) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `archipelagod podman …`: one API call per run (on this user's socket).
+async fn podman(action: PodmanAction) -> anyhow::Result<()> {
+    let api = PodmanRest::for_this_user();
+    match action {
+        PodmanAction::Containers => {
+            for c in api.list_containers().await? {
+                let ports = c.ports.iter().map(port_str).collect::<Vec<_>>();
+                println!(
+                    "{} {} {} {} {}",
+                    c.name,
+                    if c.app.is_empty() { "-" } else { &c.app },
+                    c.state,
+                    if ports.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        ports.join(",")
+                    },
+                    c.config_digest.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        PodmanAction::Pull { reference } => {
+            let start = Instant::now();
+            let id = api
+                .pull(&reference, |event| match event {
+                    PullEvent::Blob { digest, seen } => println!("blob {seen}: {digest}"),
+                    PullEvent::Message(text) => println!("{text}"),
+                    PullEvent::Done { .. } => {
+                        println!("pulled in {:.3} s", start.elapsed().as_secs_f64());
+                    }
+                })
+                .await?;
+            println!("{id}");
+        }
+        PodmanAction::Exists { reference } => {
+            println!("{}", api.image_exists(&reference).await?);
+        }
+        PodmanAction::Logs { name, tail } => {
+            for line in api.logs(&name, tail).await? {
+                match line.stream {
+                    LogStream::Stdout => println!("{}", line.text),
+                    LogStream::Stderr => eprintln!("{}", line.text),
+                }
+            }
+        }
+        PodmanAction::Stats { name } => {
+            let s = api.stats(&name).await?;
+            match s.mem_usage_bytes {
+                Some(used) => println!(
+                    "cpu {:.2}% mem {used} / {} bytes",
+                    s.cpu_percent, s.mem_limit_bytes
+                ),
+                None => println!(
+                    "cpu {:.2}% mem unknown (no memory controller in the container's cgroup) / {} bytes",
+                    s.cpu_percent, s.mem_limit_bytes
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `[host_ip:]host_port->container_port/protocol`, as `podman ps` writes it.
+fn port_str(p: &PortBinding) -> String {
+    let ip = match p.host_ip {
+        Some(std::net::IpAddr::V6(ip)) => format!("[{ip}]:"),
+        Some(ip) => format!("{ip}:"),
+        None => String::new(),
+    };
+    format!("{ip}{}->{}/{}", p.host_port, p.container_port, p.protocol)
 }
 
 /// systemd's spelling of an active state.

@@ -13,6 +13,21 @@ pub enum PodmanError {
     /// The API could not be reached or answered with an error.
     #[error("podman's API failed: {0}")]
     Api(String),
+    /// The registry or podman refused an image pull (podman says so in the
+    /// stream's last line, after HTTP 200).
+    #[error("pull of {reference} failed: {message}")]
+    PullFailed { reference: String, message: String },
+    /// The container or image named does not exist.
+    #[error("{0} does not exist")]
+    NotFound(String),
+    /// Nobody answers on the socket.
+    #[error(
+        "cannot reach podman's API at {path}: {message} (start it with `systemctl --user start podman.socket`)"
+    )]
+    Socket {
+        path: std::path::PathBuf,
+        message: String,
+    },
 }
 
 /// One published port as podman reports it.
