@@ -226,6 +226,13 @@ fn generator_output_shows_the_pillars() {
     // Health-gated: podman tells systemd "started" only once healthy.
     let health = svc("health-gated", "electrum-demo_server.service");
     assert!(exec(&health).contains("--sdnotify=healthy"), "{health}");
+    // Exec form without `CMD`: podman adds it to a JSON array of two or
+    // more words, and splits a value starting with `CMD` on white space.
+    assert!(
+        exec(&health)
+            .contains(r#"--health-cmd "[\"electrum-demo\",\"ping\",\"--timeout\",\"2\"]""#),
+        "{health}"
+    );
     assert!(health.contains("TimeoutStartSec=1800"), "{health}");
     assert!(exec(&health).contains("--publish 127.0.0.1:50001:50001/tcp"));
     assert!(exec(&health).contains("--memory=1536m --cpus=1.5"));

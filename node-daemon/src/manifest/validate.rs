@@ -618,6 +618,14 @@ impl Validator {
             if h.command.is_empty() {
                 self.push(format!("{at}.health.command"), "must name a program to run");
             }
+            if let [one] = h.command.as_slice() {
+                if one.chars().any(char::is_whitespace) {
+                    self.push(
+                        format!("{at}.health.command[0]"),
+                        "a one-word health command must not contain spaces: give the program and its arguments as separate words",
+                    );
+                }
+            }
             for (i, a) in h.command.iter().enumerate() {
                 self.text(&format!("{at}.health.command[{i}]"), a);
             }

@@ -56,7 +56,7 @@ pub struct ContainerSection {
 /// The health check as Quadlet keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthKeys {
-    /// `HealthCmd=` in podman's JSON exec form (`["CMD", ...]`).
+    /// The command, exec form; rendered by [`health_cmd`].
     pub cmd: Vec<String>,
     /// `HealthInterval=`, `HealthTimeout=`, `HealthStartPeriod=` (`30s`).
     pub interval: String,
@@ -119,9 +119,7 @@ impl ContainerSection {
             s.add("RunInit", "true");
         }
         if let Some(h) = &self.health {
-            let mut cmd = vec!["CMD".to_owned()];
-            cmd.extend(h.cmd.iter().cloned());
-            s.add("HealthCmd", json_array(&cmd))
+            s.add("HealthCmd", health_cmd(&h.cmd))
                 .add("HealthInterval", &h.interval)
                 .add("HealthTimeout", &h.timeout)
                 .add("HealthStartPeriod", &h.start_period)
@@ -137,6 +135,20 @@ impl ContainerSection {
             s.add("Label", format!("{k}={v}"));
         }
         s
+    }
+}
+
+/// `HealthCmd=` so that podman runs the command without a shell (images
+/// need not have one). podman reads `--health-cmd` like this: a JSON array
+/// of two or more words is run as is (it adds `CMD` itself); a value whose
+/// first word is `CMD` is split on white space — so a JSON array starting
+/// with `CMD` turns into one word and fails, as a real node showed. One
+/// word is therefore written `CMD word` (validation keeps white space out
+/// of a one-word health command); more words as a JSON array.
+pub fn health_cmd(words: &[String]) -> String {
+    match words {
+        [one] => format!("CMD {one}"),
+        _ => json_array(words),
     }
 }
 
