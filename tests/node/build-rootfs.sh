@@ -35,7 +35,7 @@ rm -rf "$tmp"
 
 packages=(
   systemd systemd-sysv dbus dbus-user-session libpam-systemd
-  podman crun passt uidmap fuse-overlayfs catatonit conmon netavark aardvark-dns
+  podman crun passt uidmap fuse-overlayfs catatonit conmon netavark aardvark-dns nftables
   golang-github-containers-common iproute2 ca-certificates busybox-static procps curl
   # VM flavour: a kernel, its initrd and the guest agent.
   linux-image-amd64 udev kmod e2fsprogs initramfs-tools zstd qemu-guest-agent
