@@ -12,6 +12,8 @@ use archipelagod::manifest::{self, Manifest, Strictness};
 use archipelagod::podman::{PodmanApi as _, PortBinding};
 use archipelagod::podman_rest::{LogStream, PodmanRest, PullEvent};
 use archipelagod::quadlet::render_app;
+use archipelagod::reconcile::{AppChanges, Context, Desired, PassReport, reconcile_pass};
+use archipelagod::secrets::SecretStore;
 use archipelagod::state::{StateError, StateStore};
 use archipelagod::systemd::SystemdManager as _;
 use archipelagod::systemd_dbus::DbusSystemd;
@@ -73,6 +75,20 @@ enum Command {
     Podman {
         #[command(subcommand)]
         action: PodmanAction,
+    },
+    /// Run the reconciler over the node's state file, as the daemon does
+    /// (run it as the service user): secrets, unit files, units, containers.
+    Reconcile {
+        /// One pass, then exit (the only mode today; the daemon loop runs
+        /// passes on changes and on a timer).
+        #[arg(long, required = true)]
+        once: bool,
+        /// Home folder of the service user (default: `$HOME`).
+        #[arg(long)]
+        home: Option<PathBuf>,
+        /// Accept images pinned by tag only (apps under development).
+        #[arg(long)]
+        local: bool,
     },
 }
 
@@ -157,7 +173,8 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::AppsFailed) => ExitCode::FAILURE,
         Err(e) => {
             // The messages are written for people: no backtrace.
             eprintln!("error: {e:#}");
@@ -166,7 +183,15 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// How a command that ran to its end went.
+enum Outcome {
+    Ok,
+    /// `reconcile`: the pass ran, but some app did not reconcile (the
+    /// report says which and why).
+    AppsFailed,
+}
+
+fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Validate { local, manifests } => {
             let apps = load_all(&manifests, strictness(local))?;
@@ -257,8 +282,128 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("starting the async runtime")?
                 .block_on(podman(action))?;
         }
+        Command::Reconcile {
+            once: _,
+            home,
+            local,
+        } => return reconcile_command(home, local),
     }
-    Ok(())
+    Ok(Outcome::Ok)
+}
+
+/// `archipelagod reconcile --once [--home DIR] [--local]`.
+fn reconcile_command(home: Option<PathBuf>, local: bool) -> anyhow::Result<Outcome> {
+    let home = match home {
+        Some(h) => h,
+        None => std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .context("no --home given and $HOME is not set")?,
+    };
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(reconcile_once(&home, strictness(local)))
+}
+
+/// `archipelagod reconcile --once`: one pass, a short report.
+async fn reconcile_once(home: &Path, strictness: Strictness) -> anyhow::Result<Outcome> {
+    let start = Instant::now();
+    let layout = Layout::under_home(home);
+    let state = StateStore::new(layout.state_file()).load()?;
+    let desired = Desired::load(&state, strictness, &layout);
+    let systemd = DbusSystemd::connect_user_bus().await?;
+    let podman = PodmanRest::for_this_user();
+    let secrets = SecretStore::new(layout.clone());
+    let ctx = Context::new(layout, systemd, podman, secrets);
+    let report = reconcile_pass(&desired, &ctx).await?;
+    let ok = print_report(&report);
+    println!("pass done in {:.3} s", start.elapsed().as_secs_f64());
+    Ok(if ok { Outcome::Ok } else { Outcome::AppsFailed })
+}
+
+/// Prints what a pass did; true when every app reconciled and none is
+/// invalid.
+fn print_report(report: &PassReport) -> bool {
+    for path in &report.written {
+        println!("wrote {}", path.display());
+    }
+    for path in &report.removed {
+        println!("removed {}", path.display());
+    }
+    for (app, s) in &report.secrets {
+        let repaired: Vec<String> = s
+            .repaired
+            .iter()
+            .map(|r| format!("{} ({:?})", r.secret, r.problem))
+            .collect();
+        println!(
+            "secrets of {app}: generated [{}] repaired [{}] env files written [{}] removed [{}]",
+            s.generated.join(", "),
+            repaired.join(", "),
+            s.env_files_written.join(", "),
+            s.env_files_removed.join(", ")
+        );
+    }
+    for unit in &report.orphans_stopped {
+        println!("stopped {unit} (its app is no longer installed)");
+    }
+    for e in &report.orphan_errors {
+        println!("error stopping a removed app's unit: {e}");
+    }
+    let mut ok = report.orphan_errors.is_empty();
+    for (app, outcome) in &report.apps {
+        let c = &outcome.changes;
+        for unit in &c.started {
+            println!("{app}: started {unit}");
+        }
+        for unit in &c.stopped {
+            println!("{app}: stopped {unit}");
+        }
+        for unit in &c.restarted {
+            println!("{app}: restarted {unit}");
+        }
+        for reason in &c.reasons {
+            println!("{app}: restart reason: {reason}");
+        }
+        match &outcome.result {
+            Ok(_) => println!("{app}: ok"),
+            Err(e) => {
+                ok = false;
+                let code = e.code();
+                println!("{app}: error {code:?} ({}): {e}", code.as_i32());
+            }
+        }
+    }
+    for (app, reason) in &report.invalid {
+        ok = false;
+        println!("{app}: invalid, left as it is: {reason}");
+    }
+    // A new process reloads the user's manager once whatever it finds (it
+    // cannot know whether an earlier one died between writing and
+    // reloading): that alone is not a change of the node.
+    let changed = !report.written.is_empty()
+        || !report.removed.is_empty()
+        || !report.secrets.is_empty()
+        || !report.orphans_stopped.is_empty()
+        || report
+            .apps
+            .values()
+            .any(|o| o.changes != AppChanges::default());
+    if report.reloaded {
+        println!(
+            "reloaded the user's systemd manager{}",
+            if changed {
+                ""
+            } else {
+                " (once per new process)"
+            }
+        );
+    }
+    if !changed {
+        println!("no change");
+    }
+    ok
 }
 
 /// `archipelagod units …`: one connection to the user's manager per run.
