@@ -127,3 +127,60 @@ pub fn wait_page(net: &TestNetwork, node: &dyn Node, limit: Duration) -> Result<
         detail: Some(status),
     })
 }
+
+/// The `archipelagod` executable of this build: cargo builds it if needed,
+/// with the same profile and target folder as the test that asks.
+pub fn archipelagod_binary() -> Result<&'static Path> {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .args([
+                "build",
+                "-p",
+                "archipelagod",
+                "--bin",
+                "archipelagod",
+                "--message-format=json-render-diagnostics",
+            ])
+            .current_dir(repo_root())
+            .output()
+            .map_err(|e| format!("cargo build -p archipelagod: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "building archipelagod failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "archipelagod")
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .ok_or_else(|| "cargo named no executable for archipelagod".to_owned())
+    })
+    .as_deref()
+    .map_err(|e| HarnessError::Other(e.clone()))
+}
+
+/// Where [`install_archipelagod`] puts the daemon in a node.
+pub const ARCHIPELAGOD_IN_NODE: &str = "/usr/local/bin/archipelagod";
+
+/// Copies this build's `archipelagod` into `node` (the node is Debian 13; a
+/// binary built on this Debian 12 host runs there).
+pub fn install_archipelagod(node: &dyn Node) -> Result<()> {
+    let bytes = std::fs::read(archipelagod_binary()?)?;
+    node.copy_in(&bytes, ARCHIPELAGOD_IN_NODE, RunAs::Root, 0o755)
+}
+
+/// Fails with what a finished run left behind, if anything.
+pub fn nothing_left() -> Result<()> {
+    let left = crate::network::leftovers_of_this_process();
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(HarnessError::Other(format!(
+            "the run left things behind: {left:#?}"
+        )))
+    }
+}

@@ -26,43 +26,10 @@ use archipelago_harness::network::{self, TestNetwork};
 use archipelago_harness::node::{ExecOutput, Node, RunAs};
 use archipelago_harness::nspawn::NspawnNode;
 use archipelago_harness::registry::Registry;
-use archipelago_harness::testing::{page, repo_root, rootfs, serial, wait_page};
+use archipelago_harness::testing::{archipelagod_binary, page, rootfs, serial, wait_page};
 use archipelagod::state::{InstalledApp, NodeState};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-/// The `archipelagod` executable of this build (cargo builds it if needed).
-fn archipelagod_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "archipelagod",
-                "--bin",
-                "archipelagod",
-                "--message-format=json-render-diagnostics",
-            ])
-            .current_dir(repo_root())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "building archipelagod failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "archipelagod")
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo named no executable for archipelagod")
-    })
-}
 
 const HOME: &str = "/var/lib/archipelago";
 const BIN: &str = "/usr/local/bin/archipelagod";
@@ -166,7 +133,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn the_reconciler_drives_a_real_node() {
     let _one = serial();
     {
-        let binary = std::fs::read(archipelagod_binary()).unwrap();
+        let binary = std::fs::read(archipelagod_binary().unwrap()).unwrap();
         let net = TestNetwork::create().unwrap();
         let registry = Registry::start(&net).unwrap();
         let images = fixtures::build_all(&net.dir().join("images")).unwrap();

@@ -25,44 +25,9 @@ use archipelago_harness::node::{ExecOutput, Node, RunAs, SERVICE_HOME};
 use archipelago_harness::nspawn::NspawnNode;
 use archipelago_harness::registry::Registry;
 use archipelago_harness::testing::{
-    hello_unit, hello_web_image, page, repo_root, rootfs, serial, wait_page,
+    archipelagod_binary, hello_unit, hello_web_image, page, rootfs, serial, wait_page,
 };
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-/// The `archipelagod` executable of this build (cargo builds it if needed;
-/// the same profile and target folder as this test).
-fn archipelagod_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "archipelagod",
-                "--bin",
-                "archipelagod",
-                "--message-format=json-render-diagnostics",
-            ])
-            .current_dir(repo_root())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "building archipelagod failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "archipelagod")
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo named no executable for archipelagod")
-    })
-}
 
 /// A unit whose image the registry does not have: its start job fails.
 const NOPE_UNIT: &str = "[Unit]
@@ -153,7 +118,7 @@ fn read_node_file(node: &NspawnNode, path: &str) -> String {
 fn the_dbus_client_drives_a_real_user_manager() {
     let _one = serial();
     {
-        let binary = std::fs::read(archipelagod_binary()).unwrap();
+        let binary = std::fs::read(archipelagod_binary().unwrap()).unwrap();
         let net = TestNetwork::create().unwrap();
         let registry = Registry::start(&net).unwrap();
         let (oci, tag) = hello_web_image(&net.dir().join("images")).unwrap();
