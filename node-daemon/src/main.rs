@@ -1,7 +1,8 @@
 //! `archipelagod`: the node daemon's command line. Today it checks and
 //! renders app manifests, manages the state file and talks to the user's
 //! systemd manager (`units`) and podman's API (`podman`) the way the daemon
-//! does; the daemon loop and its API arrive on top of the same library.
+//! does, and runs the daemon loop (`run`); its API arrives on top of the
+//! same library.
 
 #![allow(clippy::print_stdout)]
 
@@ -76,11 +77,21 @@ enum Command {
         #[command(subcommand)]
         action: PodmanAction,
     },
+    /// The daemon: reconcile passes on a timer, on unit changes and on state
+    /// file changes, until SIGTERM or SIGINT (run it as the service user;
+    /// exiting never stops a container).
+    Run {
+        /// Home folder of the service user (default: `$HOME`).
+        #[arg(long)]
+        home: Option<PathBuf>,
+        /// Accept images pinned by tag only (apps under development).
+        #[arg(long)]
+        local: bool,
+    },
     /// Run the reconciler over the node's state file, as the daemon does
     /// (run it as the service user): secrets, unit files, units, containers.
     Reconcile {
-        /// One pass, then exit (the only mode today; the daemon loop runs
-        /// passes on changes and on a timer).
+        /// One pass, then exit (`archipelagod run` is the daemon loop).
         #[arg(long, required = true)]
         once: bool,
         /// Home folder of the service user (default: `$HOME`).
@@ -168,11 +179,18 @@ enum StateAction {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The daemon says what it does unless told otherwise; a command only
+    // what `RUST_LOG` asks for.
+    let filter = match (&cli.command, std::env::var_os("RUST_LOG")) {
+        (Command::Run { .. }, None) => tracing_subscriber::EnvFilter::new("info"),
+        _ => tracing_subscriber::EnvFilter::from_default_env(),
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    match run(Cli::parse()) {
+    match run(cli) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::AppsFailed) => ExitCode::FAILURE,
         Err(e) => {
@@ -269,41 +287,61 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             }
         }
         Command::Units { action } => {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?
-                .block_on(units(action))?;
+            runtime()?.block_on(units(action))?;
         }
         Command::Podman { action } => {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?
-                .block_on(podman(action))?;
+            runtime()?.block_on(podman(action))?;
         }
         Command::Reconcile {
             once: _,
             home,
             local,
-        } => return reconcile_command(home, local),
+        } => {
+            let home = home_or_env(home)?;
+            return runtime()?.block_on(reconcile_once(&home, strictness(local)));
+        }
+        Command::Run { home, local } => {
+            let home = home_or_env(home)?;
+            runtime()?.block_on(daemon(&home, strictness(local)))?;
+        }
     }
     Ok(Outcome::Ok)
 }
 
-/// `archipelagod reconcile --once [--home DIR] [--local]`.
-fn reconcile_command(home: Option<PathBuf>, local: bool) -> anyhow::Result<Outcome> {
-    let home = match home {
-        Some(h) => h,
+/// `--home`, else `$HOME`.
+fn home_or_env(home: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match home {
+        Some(h) => Ok(h),
         None => std::env::var_os("HOME")
             .map(PathBuf::from)
-            .context("no --home given and $HOME is not set")?,
-    };
+            .context("no --home given and $HOME is not set"),
+    }
+}
+
+/// The commands' async runtime: one thread is plenty.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?
-        .block_on(reconcile_once(&home, strictness(local)))
+        .context("starting the async runtime")
+}
+
+/// The reconciler's context on this node: the user's manager, podman's
+/// socket, the secrets under `layout`.
+async fn connect(layout: Layout) -> anyhow::Result<Context<DbusSystemd, PodmanRest>> {
+    let systemd = DbusSystemd::connect_user_bus().await?;
+    let podman = PodmanRest::for_this_user();
+    let secrets = SecretStore::new(layout.clone());
+    Ok(Context::new(layout, systemd, podman, secrets))
+}
+
+/// `archipelagod run`: the loop of passes until SIGTERM or SIGINT.
+async fn daemon(home: &Path, strictness: Strictness) -> anyhow::Result<()> {
+    let shutdown =
+        archipelagod::daemon::shutdown_signal().context("catching SIGTERM and SIGINT")?;
+    let ctx = connect(Layout::under_home(home)).await?;
+    let changes = ctx.systemd.unit_changes().await?;
+    archipelagod::daemon::run(&ctx, strictness, changes, shutdown).await
 }
 
 /// `archipelagod reconcile --once`: one pass, a short report.
@@ -312,10 +350,7 @@ async fn reconcile_once(home: &Path, strictness: Strictness) -> anyhow::Result<O
     let layout = Layout::under_home(home);
     let state = StateStore::new(layout.state_file()).load()?;
     let desired = Desired::load(&state, strictness, &layout);
-    let systemd = DbusSystemd::connect_user_bus().await?;
-    let podman = PodmanRest::for_this_user();
-    let secrets = SecretStore::new(layout.clone());
-    let ctx = Context::new(layout, systemd, podman, secrets);
+    let ctx = connect(layout).await?;
     let report = reconcile_pass(&desired, &ctx).await?;
     let ok = print_report(&report);
     println!("pass done in {:.3} s", start.elapsed().as_secs_f64());
