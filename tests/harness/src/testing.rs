@@ -184,3 +184,63 @@ pub fn nothing_left() -> Result<()> {
         )))
     }
 }
+
+/// The service user's home in a node.
+pub const NODE_HOME: &str = crate::node::SERVICE_HOME;
+
+/// Runs `argv` in `node` as the service user and fails unless it exits 0.
+pub fn as_user(node: &dyn Node, argv: &[&str]) -> Result<crate::node::ExecOutput> {
+    let out = node.exec(RunAs::ServiceUser, argv)?;
+    if out.success() {
+        Ok(out)
+    } else {
+        Err(HarnessError::Command {
+            cmd: argv.join(" "),
+            status: out.status.to_string(),
+            stderr: format!("{}{}", out.stdout, out.stderr),
+        })
+    }
+}
+
+/// Writes the node's state file, as the daemon would, with these apps
+/// installed from `~/apps/<app>/manifest.yml` (see
+/// [`install_fixture_manifest`]).
+pub fn write_node_state(node: &dyn Node, apps: &[(&str, archipelago_api::RunState)]) -> Result<()> {
+    let mut state = archipelagod::state::NodeState::new();
+    for (app, run) in apps {
+        state.apps.insert(
+            (*app).to_owned(),
+            archipelagod::state::InstalledApp {
+                manifest: PathBuf::from(format!("{NODE_HOME}/apps/{app}/manifest.yml")),
+                version: "1.0.0".to_owned(),
+                run: *run,
+            },
+        );
+    }
+    let json = serde_json::to_vec_pretty(&state).map_err(|e| HarnessError::Other(e.to_string()))?;
+    let layout = archipelagod::layout::Layout::under_home(Path::new(NODE_HOME));
+    node.copy_in(
+        &json,
+        &layout.state_file().to_string_lossy(),
+        RunAs::ServiceUser,
+        0o600,
+    )
+}
+
+/// Puts the fixture manifest of `app`, rendered with the digests of
+/// `images` and pulled from `registry`, where [`write_node_state`] points.
+pub fn install_fixture_manifest(
+    node: &dyn Node,
+    images: &[crate::fixtures::BuiltImage],
+    registry: &str,
+    app: &str,
+) -> Result<()> {
+    let m = crate::fixtures::load_manifest(app, images, registry)
+        .map_err(|e| HarnessError::Other(e.to_string()))?;
+    node.copy_in(
+        m.yaml.as_bytes(),
+        &format!("{NODE_HOME}/apps/{app}/manifest.yml"),
+        RunAs::ServiceUser,
+        0o644,
+    )
+}

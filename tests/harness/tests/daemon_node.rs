@@ -16,60 +16,21 @@
 )]
 
 use archipelago_api::RunState;
-use archipelago_harness::fixtures::{self, BuiltImage};
+use archipelago_harness::fixtures::{self};
 use archipelago_harness::network::TestNetwork;
-use archipelago_harness::node::{ExecOutput, Node, RunAs};
+use archipelago_harness::node::{Node, RunAs};
 use archipelago_harness::nspawn::NspawnNode;
 use archipelago_harness::registry::Registry;
 use archipelago_harness::testing::{
-    ARCHIPELAGOD_IN_NODE, install_archipelagod, nothing_left, page, rootfs, serial, wait_page,
+    ARCHIPELAGOD_IN_NODE, as_user, install_archipelagod, install_fixture_manifest, nothing_left,
+    page, rootfs, serial, wait_page, write_node_state,
 };
-use archipelagod::state::{InstalledApp, NodeState};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const HOME: &str = "/var/lib/archipelago";
 /// The run's registry, seen from a node.
 const REGISTRY: &str = "10.99.0.1:5000";
-const STATE_FILE: &str = "/var/lib/archipelago/.local/state/archipelago/state.json";
 const CONTAINER: &str = "hello-web_web";
-
-/// Runs `argv` in the node as the service user; must succeed.
-fn user(node: &NspawnNode, argv: &[&str]) -> ExecOutput {
-    let out = node.exec(RunAs::ServiceUser, argv).unwrap();
-    assert!(out.success(), "{argv:?}: {out:?}");
-    out
-}
-
-/// Writes the state file (as the daemon would) with these apps.
-fn write_state(node: &NspawnNode, apps: &[(&str, RunState)]) {
-    let mut state = NodeState::new();
-    for (app, run) in apps {
-        state.apps.insert(
-            (*app).to_owned(),
-            InstalledApp {
-                manifest: PathBuf::from(format!("{HOME}/apps/{app}/manifest.yml")),
-                version: "1.0.0".to_owned(),
-                run: *run,
-            },
-        );
-    }
-    let json = serde_json::to_vec_pretty(&state).unwrap();
-    node.copy_in(&json, STATE_FILE, RunAs::ServiceUser, 0o600)
-        .unwrap();
-}
-
-/// Puts the rendered fixture manifest of `app` where the state points.
-fn install_manifest(node: &NspawnNode, images: &[BuiltImage], app: &str) {
-    let m = fixtures::load_manifest(app, images, REGISTRY).unwrap();
-    node.copy_in(
-        m.yaml.as_bytes(),
-        &format!("{HOME}/apps/{app}/manifest.yml"),
-        RunAs::ServiceUser,
-        0o644,
-    )
-    .unwrap();
-}
 
 fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
@@ -94,7 +55,7 @@ fn wait_until_or(limit: Duration, mut ok: impl FnMut() -> bool) -> bool {
 
 /// Starts `archipelagod run` as the transient user unit `unit`.
 fn start_daemon(node: &NspawnNode, unit: &str) {
-    user(
+    as_user(
         node,
         &[
             "systemd-run",
@@ -107,11 +68,12 @@ fn start_daemon(node: &NspawnNode, unit: &str) {
             "--home",
             HOME,
         ],
-    );
+    )
+    .unwrap();
 }
 
 fn stop_daemon(node: &NspawnNode, unit: &str) {
-    user(node, &["systemctl", "--user", "stop", unit]);
+    as_user(node, &["systemctl", "--user", "stop", unit]).unwrap();
     let state = node
         .exec(
             RunAs::ServiceUser,
@@ -153,7 +115,7 @@ fn first_pass(node: &NspawnNode, unit: &str) -> String {
 
 /// `podman inspect` of our container: (id, started at).
 fn container(node: &NspawnNode) -> (String, String) {
-    let out = user(
+    let out = as_user(
         node,
         &[
             "podman",
@@ -163,6 +125,7 @@ fn container(node: &NspawnNode) -> (String, String) {
             CONTAINER,
         ],
     )
+    .unwrap()
     .stdout;
     let (id, started) = out.trim().split_once(' ').unwrap();
     (id.to_owned(), started.to_owned())
@@ -182,9 +145,9 @@ fn the_daemon_keeps_a_real_node_reconciled() {
         }
         let node = NspawnNode::boot_new(&net, rootfs().unwrap(), 1).unwrap();
         install_archipelagod(&node).unwrap();
-        user(&node, &["systemctl", "--user", "start", "podman.socket"]);
-        install_manifest(&node, &images, "hello-web");
-        write_state(&node, &[("hello-web", RunState::Running)]);
+        as_user(&node, &["systemctl", "--user", "start", "podman.socket"]).unwrap();
+        install_fixture_manifest(&node, &images, REGISTRY, "hello-web").unwrap();
+        write_node_state(&node, &[("hello-web", RunState::Running)]).unwrap();
 
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             scenario(&net, &node);
@@ -218,7 +181,7 @@ fn scenario(net: &TestNetwork, node: &NspawnNode) {
     // Restart=on-failure (RestartSec=5) or by the daemon, whichever first.
     let (id, _) = container(node);
     let log_before = daemon_log(node, "archipelagod-test").lines().count();
-    user(node, &["podman", "kill", CONTAINER]);
+    as_user(node, &["podman", "kill", CONTAINER]).unwrap();
     let killed = Instant::now();
     wait_until("the page to go away", Duration::from_secs(5), || {
         page(net, node).is_none()
@@ -316,7 +279,7 @@ fn restart_and_stop(net: &TestNetwork, node: &NspawnNode) {
         before,
         "stopping the daemon touched the container"
     );
-    let state = user(
+    let state = as_user(
         node,
         &[
             "podman",
@@ -326,6 +289,7 @@ fn restart_and_stop(net: &TestNetwork, node: &NspawnNode) {
             CONTAINER,
         ],
     )
+    .unwrap()
     .stdout;
     assert_eq!(state.trim(), "running");
     assert!(page(net, node).is_some());

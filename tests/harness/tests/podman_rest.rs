@@ -19,12 +19,12 @@
     clippy::print_stderr
 )]
 
-use archipelago_harness::network::{self, TestNetwork};
+use archipelago_harness::network::TestNetwork;
 use archipelago_harness::node::{ExecOutput, Node, RunAs};
 use archipelago_harness::nspawn::NspawnNode;
 use archipelago_harness::registry::Registry;
 use archipelago_harness::testing::{
-    archipelagod_binary, hello_unit, hello_web_image, page, rootfs, serial, wait_page,
+    archipelagod_binary, hello_unit, hello_web_image, nothing_left, page, rootfs, serial, wait_page,
 };
 use std::time::{Duration, Instant};
 
@@ -33,11 +33,6 @@ const QUADLET_DIR: &str = "/var/lib/archipelago/.config/containers/systemd";
 const BIN: &str = "/usr/local/bin/archipelagod";
 /// What the run's registry serves hello-web as, seen from a node.
 const HELLO_REPO: &str = "10.99.0.1:5000/archipelago/hello-web";
-
-fn assert_nothing_left() {
-    let left = network::leftovers_of_this_process();
-    assert!(left.is_empty(), "the run left things behind: {left:#?}");
-}
 
 /// `archipelagod podman ARGS…` as the service user.
 fn podman_api(node: &NspawnNode, args: &[&str]) -> ExecOutput {
@@ -132,7 +127,7 @@ fn the_rest_client_talks_to_a_real_rootless_podman() {
         let listed = podman_api_ok(&node, &["containers"]);
         assert_eq!(listed.stdout.trim(), "", "{listed:?}");
     }
-    assert_nothing_left();
+    nothing_left().unwrap();
 }
 
 /// Absent, then pulled with progress and an id, then present.

@@ -22,28 +22,22 @@
 
 use archipelago_api::RunState;
 use archipelago_harness::fixtures::{self, BuiltImage};
-use archipelago_harness::network::{self, TestNetwork};
+use archipelago_harness::network::TestNetwork;
 use archipelago_harness::node::{ExecOutput, Node, RunAs};
 use archipelago_harness::nspawn::NspawnNode;
 use archipelago_harness::registry::Registry;
-use archipelago_harness::testing::{archipelagod_binary, page, rootfs, serial, wait_page};
-use archipelagod::state::{InstalledApp, NodeState};
-use std::path::PathBuf;
+use archipelago_harness::testing::{
+    archipelagod_binary, as_user, install_fixture_manifest, nothing_left, page, rootfs, serial,
+    wait_page, write_node_state,
+};
 use std::time::{Duration, Instant};
 
-const HOME: &str = "/var/lib/archipelago";
 const BIN: &str = "/usr/local/bin/archipelagod";
 /// The run's registry, seen from a node.
 const REGISTRY: &str = "10.99.0.1:5000";
-const STATE_FILE: &str = "/var/lib/archipelago/.local/state/archipelago/state.json";
 const QUADLET_DIR: &str = "/var/lib/archipelago/.config/containers/systemd";
 const HELLO_UNIT: &str = "/var/lib/archipelago/.config/containers/systemd/hello-web_web.container";
 const SECRETS_DIR: &str = "/var/lib/archipelago/.local/share/archipelago/secrets";
-
-fn assert_nothing_left() {
-    let left = network::leftovers_of_this_process();
-    assert!(left.is_empty(), "the run left things behind: {left:#?}");
-}
 
 /// `archipelagod reconcile --once` as the service user, and how long it took.
 fn reconcile(node: &NspawnNode) -> (ExecOutput, Duration) {
@@ -78,43 +72,6 @@ fn has_line(out: &ExecOutput, line: &str) -> bool {
     out.stdout.lines().any(|l| l == line)
 }
 
-/// Runs `argv` in the node as the service user; must succeed.
-fn user(node: &NspawnNode, argv: &[&str]) -> ExecOutput {
-    let out = node.exec(RunAs::ServiceUser, argv).unwrap();
-    assert!(out.success(), "{argv:?}: {out:?}");
-    out
-}
-
-/// Writes the state file (as the daemon would) with these apps.
-fn write_state(node: &NspawnNode, apps: &[(&str, RunState)]) {
-    let mut state = NodeState::new();
-    for (app, run) in apps {
-        state.apps.insert(
-            (*app).to_owned(),
-            InstalledApp {
-                manifest: PathBuf::from(format!("{HOME}/apps/{app}/manifest.yml")),
-                version: "1.0.0".to_owned(),
-                run: *run,
-            },
-        );
-    }
-    let json = serde_json::to_vec_pretty(&state).unwrap();
-    node.copy_in(&json, STATE_FILE, RunAs::ServiceUser, 0o600)
-        .unwrap();
-}
-
-/// Puts the rendered fixture manifest of `app` where the state points.
-fn install_manifest(node: &NspawnNode, images: &[BuiltImage], app: &str) {
-    let m = fixtures::load_manifest(app, images, REGISTRY).unwrap();
-    node.copy_in(
-        m.yaml.as_bytes(),
-        &format!("{HOME}/apps/{app}/manifest.yml"),
-        RunAs::ServiceUser,
-        0o644,
-    )
-    .unwrap();
-}
-
 fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     while !ok() {
@@ -144,18 +101,18 @@ fn the_reconciler_drives_a_real_node() {
         }
         let node = NspawnNode::boot_new(&net, rootfs().unwrap(), 1).unwrap();
         node.copy_in(&binary, BIN, RunAs::Root, 0o755).unwrap();
-        user(&node, &["systemctl", "--user", "start", "podman.socket"]);
+        as_user(&node, &["systemctl", "--user", "start", "podman.socket"]).unwrap();
 
         hello_web(&net, &node, &images);
         chain_and_wallet(&net, &node, &images);
     }
-    assert_nothing_left();
+    nothing_left().unwrap();
 }
 
 /// hello-web through install, no-op, drift, death, stop and removal.
 fn hello_web(net: &TestNetwork, node: &NspawnNode, images: &[BuiltImage]) {
-    install_manifest(node, images, "hello-web");
-    write_state(node, &[("hello-web", RunState::Running)]);
+    install_fixture_manifest(node, images, REGISTRY, "hello-web").unwrap();
+    write_node_state(node, &[("hello-web", RunState::Running)]).unwrap();
 
     // Install: files written, unit started (pull included), page up.
     let (out, first) = reconcile_ok(node);
@@ -169,7 +126,7 @@ fn hello_web(net: &TestNetwork, node: &NspawnNode, images: &[BuiltImage]) {
     eprintln!(
         "figure: first pass (install, pull from the registry, healthy) {first:?} (command included); page answered {up:?} after it"
     );
-    let unit = user(node, &["cat", HELLO_UNIT]).stdout;
+    let unit = as_user(node, &["cat", HELLO_UNIT]).unwrap().stdout;
     eprintln!("rendered unit:\n{unit}");
 
     // Level-triggered: unchanged input, nothing changes.
@@ -181,7 +138,7 @@ fn hello_web(net: &TestNetwork, node: &NspawnNode, images: &[BuiltImage]) {
     noop_figures(node);
 
     // A unit file edited by hand: rewritten, the unit restarted.
-    user(
+    as_user(
         node,
         &[
             "sed",
@@ -189,9 +146,11 @@ fn hello_web(net: &TestNetwork, node: &NspawnNode, images: &[BuiltImage]) {
             "s/^PublishPort=.*/PublishPort=8090:8080/",
             HELLO_UNIT,
         ],
-    );
+    )
+    .unwrap();
     assert!(
-        user(node, &["cat", HELLO_UNIT])
+        as_user(node, &["cat", HELLO_UNIT])
+            .unwrap()
             .stdout
             .contains("PublishPort=8090:8080")
     );
@@ -201,12 +160,12 @@ fn hello_web(net: &TestNetwork, node: &NspawnNode, images: &[BuiltImage]) {
         has_line(&out, "hello-web: restarted hello-web_web.service"),
         "{out:?}"
     );
-    assert_eq!(user(node, &["cat", HELLO_UNIT]).stdout, unit);
+    assert_eq!(as_user(node, &["cat", HELLO_UNIT]).unwrap().stdout, unit);
     wait_page(net, node, Duration::from_secs(10)).unwrap();
 
     // A container that died: started again (by the pass, or by systemd's
     // own Restart= if it got there first).
-    user(node, &["podman", "kill", "hello-web_web"]);
+    as_user(node, &["podman", "kill", "hello-web_web"]).unwrap();
     let (out, _) = reconcile_ok(node);
     let by_pass = has_line(&out, "hello-web: started hello-web_web.service")
         || has_line(&out, "hello-web: restarted hello-web_web.service");
@@ -222,7 +181,7 @@ fn hello_web(net: &TestNetwork, node: &NspawnNode, images: &[BuiltImage]) {
     eprintln!("figure: page back {back:?} after the pass that followed podman kill");
 
     // Stopped: the page goes away.
-    write_state(node, &[("hello-web", RunState::Stopped)]);
+    write_node_state(node, &[("hello-web", RunState::Stopped)]).unwrap();
     let (out, _) = reconcile_ok(node);
     assert!(
         has_line(&out, "hello-web: stopped hello-web_web.service"),
@@ -233,12 +192,14 @@ fn hello_web(net: &TestNetwork, node: &NspawnNode, images: &[BuiltImage]) {
     });
 
     // Removed: no unit file, no container.
-    write_state(node, &[]);
+    write_node_state(node, &[]).unwrap();
     let (out, _) = reconcile_ok(node);
     assert!(has_line(&out, &format!("removed {HELLO_UNIT}")), "{out:?}");
-    let files = user(node, &["ls", "-A", QUADLET_DIR]).stdout;
+    let files = as_user(node, &["ls", "-A", QUADLET_DIR]).unwrap().stdout;
     assert!(!files.contains("hello-web"), "unit files left: {files}");
-    let ps = user(node, &["podman", "ps", "-a", "--format", "{{.Names}}"]).stdout;
+    let ps = as_user(node, &["podman", "ps", "-a", "--format", "{{.Names}}"])
+        .unwrap()
+        .stdout;
     assert!(!ps.contains("hello-web"), "containers left: {ps}");
     assert!(page(net, node).is_none());
     let (out, _) = reconcile_ok(node);
@@ -258,10 +219,11 @@ fn noop_figures(node: &NspawnNode) {
         ours.push(start.elapsed());
         assert!(has_line(&out, "no change"), "{out:?}");
         let start = Instant::now();
-        user(
+        as_user(
             node,
             &["systemctl", "--user", "start", "hello-web_web.service"],
-        );
+        )
+        .unwrap();
         floor.push(start.elapsed());
     }
     let (ours, floor) = (median(ours), median(floor));
@@ -273,15 +235,16 @@ fn noop_figures(node: &NspawnNode) {
 
 /// fixture-chain and fixture-wallet installed together.
 fn chain_and_wallet(net: &TestNetwork, node: &NspawnNode, images: &[BuiltImage]) {
-    install_manifest(node, images, "fixture-chain");
-    install_manifest(node, images, "fixture-wallet");
-    write_state(
+    install_fixture_manifest(node, images, REGISTRY, "fixture-chain").unwrap();
+    install_fixture_manifest(node, images, REGISTRY, "fixture-wallet").unwrap();
+    write_node_state(
         node,
         &[
             ("fixture-chain", RunState::Running),
             ("fixture-wallet", RunState::Running),
         ],
-    );
+    )
+    .unwrap();
     let (out, took) = reconcile_ok(node);
     for line in [
         "fixture-chain: started fixture-chain_chain.service",
@@ -308,16 +271,18 @@ fn chain_and_wallet(net: &TestNetwork, node: &NspawnNode, images: &[BuiltImage])
         },
     );
     eprintln!("wallet page: {}", body.trim());
-    let health = user(
+    let health = as_user(
         node,
         &["podman", "healthcheck", "run", "fixture-wallet_wallet"],
-    );
+    )
+    .unwrap();
     eprintln!("wallet health: {health:?}");
 
-    let modes = user(
+    let modes = as_user(
         node,
         &["find", SECRETS_DIR, "-type", "f", "-printf", "%m %p\n"],
     )
+    .unwrap()
     .stdout;
     eprintln!("secret files:\n{modes}");
     assert!(
@@ -332,8 +297,10 @@ fn chain_and_wallet(net: &TestNetwork, node: &NspawnNode, images: &[BuiltImage])
     assert!(has_line(&out, "no change"), "{out:?}");
 
     // Leave nothing: remove both, and the node is clean.
-    write_state(node, &[]);
+    write_node_state(node, &[]).unwrap();
     reconcile_ok(node);
-    let ps = user(node, &["podman", "ps", "-a", "--format", "{{.Names}}"]).stdout;
+    let ps = as_user(node, &["podman", "ps", "-a", "--format", "{{.Names}}"])
+        .unwrap()
+        .stdout;
     assert!(!ps.contains("fixture-"), "containers left: {ps}");
 }

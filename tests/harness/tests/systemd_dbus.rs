@@ -20,12 +20,12 @@
 )]
 
 use archipelago_harness::cmd;
-use archipelago_harness::network::{self, TestNetwork};
+use archipelago_harness::network::TestNetwork;
 use archipelago_harness::node::{ExecOutput, Node, RunAs, SERVICE_HOME};
 use archipelago_harness::nspawn::NspawnNode;
 use archipelago_harness::registry::Registry;
 use archipelago_harness::testing::{
-    archipelagod_binary, hello_unit, hello_web_image, page, rootfs, serial, wait_page,
+    archipelagod_binary, hello_unit, hello_web_image, nothing_left, page, rootfs, serial, wait_page,
 };
 use std::time::{Duration, Instant};
 
@@ -50,11 +50,6 @@ ExecStart=/bin/sleep 30
 const QUADLET_DIR: &str = "/var/lib/archipelago/.config/containers/systemd";
 const USER_UNIT_DIR: &str = "/var/lib/archipelago/.config/systemd/user";
 const BIN: &str = "/usr/local/bin/archipelagod";
-
-fn assert_nothing_left() {
-    let left = network::leftovers_of_this_process();
-    assert!(left.is_empty(), "the run left things behind: {left:#?}");
-}
 
 /// `archipelagod units ARGS…` as the service user.
 fn units(node: &NspawnNode, args: &[&str]) -> ExecOutput {
@@ -172,7 +167,7 @@ fn the_dbus_client_drives_a_real_user_manager() {
             .unwrap();
         assert_eq!(ps.stdout.trim(), "", "{ps:?}");
     }
-    assert_nothing_left();
+    nothing_left().unwrap();
 }
 
 /// Start returns once the job is done (the page answers right after), the
