@@ -578,15 +578,7 @@ async fn restart_lost_to_a_crash_is_still_made() {
         .unwrap();
     fs::write(node.unit("hello_web.container"), &unit.contents).unwrap();
 
-    let restarted = Node {
-        ctx: Context::new(
-            node.ctx.layout.clone(),
-            Arc::clone(&node.fake),
-            Arc::clone(&node.fake),
-            SecretStore::new(node.ctx.layout.clone()),
-        ),
-        ..node
-    };
+    let restarted = restarted_daemon(node);
     restarted.sd().clear_calls();
     let r = restarted.pass(&d).await;
     assert!(r.written.is_empty(), "the file was already right: {r:#?}");
