@@ -11,6 +11,9 @@
 //! | generated secrets | `~/.local/share/archipelago/secrets/<app>/files/<name>` |
 //! | secret env files | `~/.local/share/archipelago/secrets/<app>/env/<container>.env` |
 //! | app data folders | `~/.local/share/archipelago/apps/<app>/<path>` |
+//! | the node's catalog | `~/.local/share/archipelago/catalog/<app>/manifest.yml` |
+//! | manifests of installed apps | `~/.local/share/archipelago/installed/<app>/manifest.yml` |
+//! | API config (TLS, password, sessions) | `~/.config/archipelago/` |
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +27,14 @@ pub struct Layout {
     pub secrets_root: PathBuf,
     /// Root of the apps' data folders.
     pub data_root: PathBuf,
+    /// The node's catalog: one folder per installable app.
+    pub catalog_dir: PathBuf,
+    /// Copies of the manifests apps were installed from, so that a catalog
+    /// update never changes an installed app behind the user's back.
+    pub installed_dir: PathBuf,
+    /// The API's own files: TLS key and certificate, password hash,
+    /// sessions (mode 0700).
+    pub config_dir: PathBuf,
 }
 
 impl Layout {
@@ -35,6 +46,9 @@ impl Layout {
             state_dir: home.join(".local/state/archipelago"),
             secrets_root: share.join("secrets"),
             data_root: share.join("apps"),
+            catalog_dir: share.join("catalog"),
+            installed_dir: share.join("installed"),
+            config_dir: home.join(".config/archipelago"),
         }
     }
 
@@ -71,6 +85,21 @@ impl Layout {
     /// The state file.
     pub fn state_file(&self) -> PathBuf {
         self.state_dir.join("state.json")
+    }
+
+    /// The catalog manifest of an app.
+    pub fn catalog_manifest(&self, app: &str) -> PathBuf {
+        self.catalog_dir.join(app).join("manifest.yml")
+    }
+
+    /// The manifest an installed app runs from.
+    pub fn installed_manifest(&self, app: &str) -> PathBuf {
+        self.installed_dir.join(app).join("manifest.yml")
+    }
+
+    /// Folder of the API's TLS key and certificate.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.config_dir.join("tls")
     }
 
     /// Markers of apps that must restart to pick up new secret values.

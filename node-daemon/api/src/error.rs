@@ -29,6 +29,35 @@ pub enum ErrorCode {
     MissingDependency,
     /// Two apps want the same host port.
     PortConflict,
+    /// The request carries no session token, or one that expired or was
+    /// logged out: log in again.
+    Unauthenticated,
+    /// The password is wrong.
+    LoginFailed,
+    /// Too many failed logins from this client: wait before trying again.
+    TooManyAttempts,
+    /// An install did not reach healthy; everything it did was undone.
+    InstallFailed,
+    /// The app is already installed.
+    AlreadyInstalled,
+    /// The node's catalog has no app with this id.
+    NotInCatalog,
+    /// Installed apps depend on this app: remove them first.
+    HasDependants,
+    /// The request body is larger than the node accepts.
+    RequestTooLarge,
+    /// The node is serving as many connections as it allows.
+    Busy,
+    /// The body is not JSON (JSON-RPC's parse error).
+    ParseError,
+    /// The JSON is not a JSON-RPC 2.0 request object.
+    InvalidRequest,
+    /// No method of this name.
+    MethodNotFound,
+    /// The parameters do not fit the method.
+    InvalidParams,
+    /// A fault inside the node; its log says more.
+    Internal,
 }
 
 impl ErrorCode {
@@ -45,11 +74,38 @@ impl ErrorCode {
             Self::AppNotInstalled => -32016,
             Self::MissingDependency => -32017,
             Self::PortConflict => -32018,
+            Self::Unauthenticated => -32019,
+            Self::LoginFailed => -32020,
+            Self::TooManyAttempts => -32021,
+            Self::InstallFailed => -32022,
+            Self::AlreadyInstalled => -32023,
+            Self::NotInCatalog => -32024,
+            Self::HasDependants => -32025,
+            Self::RequestTooLarge => -32026,
+            Self::Busy => -32027,
+            Self::ParseError => -32700,
+            Self::InvalidRequest => -32600,
+            Self::MethodNotFound => -32601,
+            Self::InvalidParams => -32602,
+            Self::Internal => -32603,
+        }
+    }
+
+    /// The code with this number, if any.
+    pub fn from_i32(n: i32) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_i32() == n)
+    }
+
+    /// An error with this code.
+    pub fn with(self, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: self,
+            message: message.into(),
         }
     }
 
     /// Every code, for documentation and for tests that check uniqueness.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 23] = [
         Self::InvalidManifest,
         Self::StateCorrupt,
         Self::Io,
@@ -59,6 +115,20 @@ impl ErrorCode {
         Self::AppNotInstalled,
         Self::MissingDependency,
         Self::PortConflict,
+        Self::Unauthenticated,
+        Self::LoginFailed,
+        Self::TooManyAttempts,
+        Self::InstallFailed,
+        Self::AlreadyInstalled,
+        Self::NotInCatalog,
+        Self::HasDependants,
+        Self::RequestTooLarge,
+        Self::Busy,
+        Self::ParseError,
+        Self::InvalidRequest,
+        Self::MethodNotFound,
+        Self::InvalidParams,
+        Self::Internal,
     ];
 }
 
@@ -87,7 +157,9 @@ mod tests {
         let mut seen = HashSet::new();
         for code in ErrorCode::ALL {
             let n = code.as_i32();
-            assert!((-32099..=-32000).contains(&n), "{code:?} = {n}");
+            let standard = (-32700..=-32600).contains(&n);
+            assert!(standard || (-32099..=-32000).contains(&n), "{code:?} = {n}");
+            assert_eq!(ErrorCode::from_i32(n), Some(code));
             assert!(seen.insert(n), "{code:?} reuses {n}");
         }
     }

@@ -1,0 +1,197 @@
+//! The JSON-RPC 2.0 envelope as it travels between a client and a node, and
+//! the transport rules both sides follow.
+//!
+//! Transport: HTTPS (TLS 1.3 with a self-signed certificate that clients pin
+//! by its SHA-256 fingerprint), `POST /rpc` with one request object per body
+//! (batches are refused), the session token in `Authorization: Bearer …`.
+//! The answer is one JSON-RPC response; a request sent with
+//! `Accept: text/event-stream` to a method that streams (an install's
+//! progress, followed logs) is answered with server-sent events instead:
+//! zero or more `event: progress` / `event: log` whose data is one
+//! [`StreamEvent`], then one `event: response` whose data is the
+//! JSON-RPC response.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::methods::{InstallProgress, LogEntry};
+
+/// The only protocol version spoken.
+pub const JSONRPC_VERSION: &str = "2.0";
+/// The path of the endpoint.
+pub const RPC_PATH: &str = "/rpc";
+/// Largest request body a node accepts; bigger bodies get
+/// [`ErrorCode::RequestTooLarge`].
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+/// The TCP port a node listens on unless told otherwise.
+pub const DEFAULT_PORT: u16 = 7443;
+/// Media type of a streamed answer.
+pub const EVENT_STREAM: &str = "text/event-stream";
+
+/// One call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub jsonrpc: String,
+    /// Echoed in the response; absent for notifications (which a node
+    /// still answers, with a null id, because every call here has a result).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Value>,
+    pub method: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<Value>,
+}
+
+impl Request {
+    /// A request with version 2.0.
+    pub fn new(id: u64, method: &str, params: Value) -> Self {
+        Self {
+            jsonrpc: JSONRPC_VERSION.to_owned(),
+            id: Some(Value::from(id)),
+            method: method.to_owned(),
+            params: Some(params),
+        }
+    }
+}
+
+/// The error object of a response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RpcError {
+    /// The stable number ([`ErrorCode::as_i32`]).
+    pub code: i32,
+    pub message: String,
+    /// The code's name, so that a client needs no table to show it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<ErrorData>,
+}
+
+/// Extra data of an error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorData {
+    pub name: ErrorCode,
+}
+
+impl From<ApiError> for RpcError {
+    fn from(e: ApiError) -> Self {
+        Self {
+            code: e.code.as_i32(),
+            message: e.message,
+            data: Some(ErrorData { name: e.code }),
+        }
+    }
+}
+
+impl From<RpcError> for ApiError {
+    fn from(e: RpcError) -> Self {
+        let code = e
+            .data
+            .map(|d| d.name)
+            .or_else(|| ErrorCode::from_i32(e.code))
+            .unwrap_or(ErrorCode::Internal);
+        Self {
+            code,
+            message: e.message,
+        }
+    }
+}
+
+/// One answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub jsonrpc: String,
+    pub id: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<RpcError>,
+}
+
+impl Response {
+    /// A successful answer.
+    pub fn ok(id: Value, result: Value) -> Self {
+        Self {
+            jsonrpc: JSONRPC_VERSION.to_owned(),
+            id,
+            result: Some(result),
+            error: None,
+        }
+    }
+
+    /// A failed answer.
+    pub fn err(id: Value, error: ApiError) -> Self {
+        Self {
+            jsonrpc: JSONRPC_VERSION.to_owned(),
+            id,
+            result: None,
+            error: Some(error.into()),
+        }
+    }
+
+    /// The result, or the error as an [`ApiError`].
+    pub fn into_result(self) -> Result<Value, ApiError> {
+        match (self.result, self.error) {
+            (_, Some(e)) => Err(e.into()),
+            (Some(v), None) => Ok(v),
+            (None, None) => Ok(Value::Null),
+        }
+    }
+}
+
+/// One event of a streamed answer, before its response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StreamEvent {
+    /// How far an install (or another long operation) got.
+    Progress(InstallProgress),
+    /// A log line of a followed app.
+    Log(LogEntry),
+}
+
+impl StreamEvent {
+    /// The SSE `event:` name of this event.
+    pub const fn sse_name(&self) -> &'static str {
+        match self {
+            Self::Progress(_) => "progress",
+            Self::Log(_) => "log",
+        }
+    }
+}
+
+/// The SSE `event:` name of the final response.
+pub const SSE_RESPONSE: &str = "response";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn errors_round_trip_with_their_names() {
+        let r = Response::err(
+            json!(7),
+            ApiError {
+                code: ErrorCode::Unauthenticated,
+                message: "log in first".into(),
+            },
+        );
+        let text = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            text,
+            r#"{"jsonrpc":"2.0","id":7,"error":{"code":-32019,"message":"log in first","data":{"name":"unauthenticated"}}}"#
+        );
+        let back: Response = serde_json::from_str(&text).unwrap();
+        let e = back.into_result().unwrap_err();
+        assert_eq!(e.code, ErrorCode::Unauthenticated);
+    }
+
+    #[test]
+    fn an_error_without_data_is_known_by_its_number() {
+        let e: ApiError = RpcError {
+            code: -32601,
+            message: "no such method".into(),
+            data: None,
+        }
+        .into();
+        assert_eq!(e.code, ErrorCode::MethodNotFound);
+    }
+}
