@@ -6,6 +6,7 @@
 //! - [`secrets`]: the apps' generated secrets, made and repaired.
 //! - [`state`]: the installed apps and their run states, on disk.
 //! - [`reconcile`]: the level-triggered pass from desired to current state.
+//! - [`api`]: the TLS JSON-RPC server: login, sessions, limits.
 //! - [`daemon`]: the long-running loop of passes (`archipelagod run`).
 //! - [`systemd`], [`podman`]: the outside systems, behind narrow traits;
 //!   [`fake`] stands in for both in unit tests.
@@ -15,6 +16,7 @@
 //!   that writes files.
 //! - [`layout`]: where units, secrets, data and state live on a node.
 
+pub mod api;
 pub mod daemon;
 pub mod fake;
 pub mod fsutil;
