@@ -160,6 +160,46 @@ impl StreamEvent {
 /// The SSE `event:` name of the final response.
 pub const SSE_RESPONSE: &str = "response";
 
+/// A node's certificate fingerprint as people see and type it: the SHA-256
+/// of the certificate (DER), in lowercase hex, pairs separated by colons.
+pub fn format_fingerprint(sha256: &[u8; 32]) -> String {
+    let mut out = String::with_capacity(95);
+    for (i, b) in sha256.iter().enumerate() {
+        if i > 0 {
+            out.push(':');
+        }
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Reads a fingerprint written with or without colons, in either case;
+/// `None` unless it is exactly 32 bytes of hex.
+pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
+    let digits: Vec<u8> = text
+        .trim()
+        .bytes()
+        .filter(|b| *b != b':')
+        .map(|b| match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    if digits.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (o, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        *o = (pair[0] << 4) | pair[1];
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +222,21 @@ mod tests {
         let back: Response = serde_json::from_str(&text).unwrap();
         let e = back.into_result().unwrap_err();
         assert_eq!(e.code, ErrorCode::Unauthenticated);
+    }
+
+    #[test]
+    fn fingerprints_round_trip_in_any_spelling() {
+        let mut d = [0u8; 32];
+        for (i, b) in d.iter_mut().enumerate() {
+            *b = u8::try_from(i * 7).unwrap();
+        }
+        let text = format_fingerprint(&d);
+        assert_eq!(text.len(), 95);
+        assert!(text.starts_with("00:07:0e:15"));
+        assert_eq!(parse_fingerprint(&text), Some(d));
+        assert_eq!(parse_fingerprint(&text.replace(':', "").to_uppercase()), Some(d));
+        assert_eq!(parse_fingerprint(&text[..90]), None);
+        assert_eq!(parse_fingerprint("zz"), None);
     }
 
     #[test]
