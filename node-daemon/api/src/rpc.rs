@@ -234,7 +234,10 @@ mod tests {
         assert_eq!(text.len(), 95);
         assert!(text.starts_with("00:07:0e:15"));
         assert_eq!(parse_fingerprint(&text), Some(d));
-        assert_eq!(parse_fingerprint(&text.replace(':', "").to_uppercase()), Some(d));
+        assert_eq!(
+            parse_fingerprint(&text.replace(':', "").to_uppercase()),
+            Some(d)
+        );
         assert_eq!(parse_fingerprint(&text[..90]), None);
         assert_eq!(parse_fingerprint("zz"), None);
     }

@@ -25,3 +25,17 @@ pub trait Handler: Send + Sync + 'static {
         events: Option<Events>,
     ) -> impl Future<Output = Result<serde_json::Value, ApiError>> + Send;
 }
+
+pub mod admin;
+pub mod auth;
+mod envelope;
+mod host;
+pub mod server;
+mod sessions;
+mod sse;
+mod throttle;
+pub mod tls;
+
+pub use auth::Auth;
+pub use server::{Limits, serve};
+pub use tls::TlsIdentity;
