@@ -8,11 +8,9 @@
 //! only drops the pass in flight. The pass is level-triggered and crash-safe,
 //! so a pass cut short is finished by the next process's first pass.
 
-use crate::layout::Layout;
-use crate::manifest::Strictness;
 use crate::podman::PodmanApi;
-use crate::reconcile::{Context, Desired, PassReport, reconcile_pass};
-use crate::state::StateStore;
+use crate::reconcile::PassReport;
+use crate::service::NodeService;
 use crate::systemd::SystemdManager;
 use std::fmt::Write as _;
 use std::future::Future;
@@ -59,96 +57,29 @@ fn stamp(path: &Path) -> Stamp {
         .map(|m| (m.ino(), m.len(), m.modified().ok()))
 }
 
-/// What reading the state file found.
-#[derive(Debug, PartialEq, Eq)]
-enum Read {
-    Missing,
-    Bytes(Vec<u8>),
-}
-
-/// The desired state and the state file bytes it was built from.
-#[derive(Debug)]
-struct Loaded {
-    store: StateStore,
-    strictness: Strictness,
-    layout: Layout,
-    /// The bytes last read, loadable or not.
-    bytes: Option<Read>,
-    /// The last good desired state.
-    desired: Option<Desired>,
-}
-
-impl Loaded {
-    /// Re-reads the state file and the manifests when the file's bytes
-    /// changed; keeps the last good desired state when it cannot be loaded.
-    fn refresh(&mut self) {
-        let bytes = match std::fs::read(self.store.path()) {
-            Ok(b) => Read::Bytes(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Read::Missing,
-            Err(e) => {
-                tracing::warn!(
-                    "cannot read the state file {}: {e}",
-                    self.store.path().display()
-                );
-                return;
-            }
-        };
-        if self.bytes.as_ref() == Some(&bytes) {
-            return;
-        }
-        self.bytes = Some(bytes);
-        match self.store.load() {
-            Ok(state) => {
-                let desired = Desired::load(&state, self.strictness, &self.layout);
-                tracing::info!(
-                    "loaded the state file: {} app(s), {} invalid",
-                    state.apps.len(),
-                    desired.invalid().len()
-                );
-                for (app, reason) in desired.invalid() {
-                    tracing::warn!("{app}: invalid, left as it is: {reason}");
-                }
-                self.desired = Some(desired);
-            }
-            Err(e) => tracing::error!(
-                "{e}{}",
-                if self.desired.is_some() {
-                    " (going on with the last good state)"
-                } else {
-                    ""
-                }
-            ),
-        }
-    }
-}
-
 /// What ended a wait.
 enum Wake {
     Timer,
     Units(Vec<String>),
     StateFile,
+    Files,
     Shutdown(&'static str),
 }
 
 /// Runs passes until `shutdown` resolves; `changes` are unit names whose
 /// state changed (see [`crate::systemd_dbus::DbusSystemd::unit_changes`]).
-/// Returns an error only when the unit changes stop (the connection to the
-/// manager closed): a supervisor should start the daemon again.
-pub async fn run<S: SystemdManager, P: PodmanApi>(
-    ctx: &Context<S, P>,
-    strictness: Strictness,
+/// The state file is the service's: it is re-read when it changes on disk
+/// (an operator's edit), and the API's operations run their own passes
+/// through the same service. Returns an error only when the unit changes
+/// stop (the connection to the manager closed): a supervisor should start
+/// the daemon again.
+pub async fn run<S: SystemdManager + 'static, P: PodmanApi + 'static>(
+    service: &NodeService<S, P>,
     mut changes: Receiver<String>,
     shutdown: impl Future<Output = &'static str>,
 ) -> anyhow::Result<()> {
     tokio::pin!(shutdown);
-    let state_path = ctx.layout.state_file();
-    let mut loaded = Loaded {
-        store: StateStore::new(state_path.clone()),
-        strictness,
-        layout: ctx.layout.clone(),
-        bytes: None,
-        desired: None,
-    };
+    let state_path = service.context().layout.state_file();
     tracing::info!(
         "archipelagod running over {} (pass at least every {} s, on unit changes, on state changes)",
         state_path.display(),
@@ -158,16 +89,16 @@ pub async fn run<S: SystemdManager, P: PodmanApi>(
     let mut why = String::from("start");
     loop {
         let seen = stamp(&state_path);
-        loaded.refresh();
-        let next = if let Some(desired) = &loaded.desired {
+        service.refresh();
+        let next = if service.state().is_some() {
             let start = Instant::now();
             let result = tokio::select! {
-                           r = reconcile_pass(desired, ctx) => r,
-                           sig = &mut shutdown => {
-            stopping(sig);
-            return Ok(());
-            },
-                       };
+                r = service.pass() => r,
+                sig = &mut shutdown => {
+                    stopping(sig);
+                    return Ok(());
+                },
+            };
             passes += 1;
             let took = start.elapsed();
             match result {
@@ -193,9 +124,20 @@ pub async fn run<S: SystemdManager, P: PodmanApi>(
         } else {
             RETRY_AFTER
         };
-        why = match wait(next, &mut changes, &state_path, &seen, &mut shutdown).await? {
+        let files_changed = || service.context().files_changed();
+        why = match wait(
+            next,
+            &mut changes,
+            &state_path,
+            &seen,
+            &files_changed,
+            &mut shutdown,
+        )
+        .await?
+        {
             Wake::Timer => "timer".to_owned(),
             Wake::StateFile => "state file changed".to_owned(),
+            Wake::Files => "unit files or secrets changed".to_owned(),
             Wake::Units(units) => format!("units changed: {}", units.join(", ")),
             Wake::Shutdown(sig) => {
                 stopping(sig);
@@ -215,6 +157,7 @@ async fn wait(
     changes: &mut Receiver<String>,
     state_path: &Path,
     seen: &Stamp,
+    files_changed: &impl Fn() -> bool,
     shutdown: &mut std::pin::Pin<&mut impl Future<Output = &'static str>>,
 ) -> anyhow::Result<Wake> {
     let timer = tokio::time::sleep(next);
@@ -228,6 +171,9 @@ async fn wait(
             _ = poll.tick() => {
                 if stamp(state_path) != *seen {
                     return Ok(Wake::StateFile);
+                }
+                if files_changed() {
+                    return Ok(Wake::Files);
                 }
             }
             name = changes.recv() => {

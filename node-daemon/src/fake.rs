@@ -7,7 +7,9 @@
 //! tests on real nodes.
 
 use crate::manifest::Protocol;
-use crate::podman::{ContainerInfo, PodmanApi, PodmanError, PortBinding};
+use crate::podman::{
+    ContainerInfo, ContainerStats, LogLine, PodmanApi, PodmanError, PortBinding, PullEvent,
+};
 use crate::systemd::{SystemdError, SystemdManager};
 use archipelago_api::{ActiveState, UnitState};
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,6 +27,10 @@ pub enum Call {
     /// `ListUnitsByNames` with this many names.
     ListUnits(usize),
     ListContainers,
+    Pull(String),
+    RemoveContainer(String),
+    RemoveVolume(String),
+    RemoveNetwork(String),
 }
 
 impl Call {
@@ -52,6 +58,12 @@ struct Inner {
     fail_stop: BTreeSet<String>,
     fail_reloads: u32,
     fail_lists: u32,
+    /// Image references pulled (or present from the start).
+    images: BTreeSet<String>,
+    /// References whose pull fails, with podman's message.
+    fail_pulls: BTreeMap<String, String>,
+    /// Log lines each container printed.
+    logs: BTreeMap<String, Vec<LogLine>>,
     calls: Vec<Call>,
 }
 
@@ -344,11 +356,110 @@ impl SystemdManager for FakeNode {
     }
 }
 
+impl FakeNode {
+    /// Makes pulls of `reference` fail with `message`.
+    pub fn fail_pull(&self, reference: &str, message: &str) {
+        self.lock()
+            .fail_pulls
+            .insert(reference.to_owned(), message.to_owned());
+    }
+
+    /// What `container` printed, as its logs return it.
+    pub fn set_logs(&self, container: &str, lines: Vec<LogLine>) {
+        self.lock().logs.insert(container.to_owned(), lines);
+    }
+
+    /// Whether an image was pulled.
+    pub fn has_image(&self, reference: &str) -> bool {
+        self.lock().images.contains(reference)
+    }
+}
+
 impl PodmanApi for FakeNode {
     async fn list_containers(&self) -> Result<Vec<ContainerInfo>, PodmanError> {
         let mut g = self.lock();
         g.calls.push(Call::ListContainers);
         Ok(g.containers.values().cloned().collect())
+    }
+
+    async fn pull(
+        &self,
+        reference: &str,
+        mut progress: impl FnMut(PullEvent) + Send,
+    ) -> Result<String, PodmanError> {
+        let failure = {
+            let mut g = self.lock();
+            g.calls.push(Call::Pull(reference.to_owned()));
+            g.fail_pulls.get(reference).cloned()
+        };
+        if let Some(message) = failure {
+            return Err(PodmanError::PullFailed {
+                reference: reference.to_owned(),
+                message,
+            });
+        }
+        progress(PullEvent::Blob {
+            digest: "sha256:fake-layer".to_owned(),
+            seen: 1,
+        });
+        // A pull takes a while: let other tasks run, as a real one would.
+        tokio::task::yield_now().await;
+        self.lock().images.insert(reference.to_owned());
+        let id = "fake-image-id".to_owned();
+        progress(PullEvent::Done { id: id.clone() });
+        Ok(id)
+    }
+
+    async fn image_exists(&self, reference: &str) -> Result<bool, PodmanError> {
+        Ok(self.lock().images.contains(reference))
+    }
+
+    async fn logs(&self, container: &str, tail: usize) -> Result<Vec<LogLine>, PodmanError> {
+        let g = self.lock();
+        let lines = g.logs.get(container).cloned().unwrap_or_default();
+        Ok(lines[lines.len().saturating_sub(tail)..].to_vec())
+    }
+
+    async fn follow_logs(
+        &self,
+        container: &str,
+        tail: usize,
+        lines: tokio::sync::mpsc::Sender<LogLine>,
+    ) -> Result<(), PodmanError> {
+        for line in self.logs(container, tail).await? {
+            if lines.send(line).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn stats(&self, container: &str) -> Result<ContainerStats, PodmanError> {
+        if self.lock().containers.contains_key(container) {
+            Ok(ContainerStats {
+                cpu_percent: 0.5,
+                mem_usage_bytes: Some(1 << 20),
+                mem_limit_bytes: 1 << 30,
+            })
+        } else {
+            Err(PodmanError::NotFound(format!("container {container}")))
+        }
+    }
+
+    async fn remove_container(&self, name: &str) -> Result<bool, PodmanError> {
+        let mut g = self.lock();
+        g.calls.push(Call::RemoveContainer(name.to_owned()));
+        Ok(g.containers.remove(name).is_some())
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<bool, PodmanError> {
+        self.lock().calls.push(Call::RemoveVolume(name.to_owned()));
+        Ok(true)
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<bool, PodmanError> {
+        self.lock().calls.push(Call::RemoveNetwork(name.to_owned()));
+        Ok(true)
     }
 }
 

@@ -252,6 +252,25 @@ impl StampCache {
         self.stamps.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// True when inotify has reported something since the last
+    /// [`refresh`](Self::refresh): a watched file or folder changed (by a
+    /// pass, or behind the daemon's back). Costs one `poll` with no wait;
+    /// always false without inotify.
+    pub fn has_news(&self) -> bool {
+        let Some(watch) = &self.watch else {
+            return false;
+        };
+        let mut fds = [rustix::event::PollFd::new(
+            &watch.fd,
+            rustix::event::PollFlags::IN,
+        )];
+        let zero = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        matches!(rustix::event::poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
+    }
+
     /// Takes in the changes reported since the last call: every recorded
     /// path they touch is forgotten. Call it before a round of
     /// [`unchanged`](Self::unchanged) checks.
@@ -507,6 +526,23 @@ mod tests {
         fs::write(other.path().join("g"), b"y").unwrap();
         cache.refresh();
         assert!(cache.unchanged(&p));
+    }
+
+    #[test]
+    fn news_of_a_change_wait_until_refreshed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        atomic_write(&p, b"one", 0o600).unwrap();
+        let cache = StampCache::new();
+        cache.record(&p);
+        cache.refresh();
+        assert!(!cache.has_news());
+        fs::write(&p, b"edited by hand").unwrap();
+        assert!(cache.has_news());
+        assert!(cache.has_news(), "looking does not consume the news");
+        cache.refresh();
+        assert!(!cache.has_news());
+        assert!(!StampCache::without_inotify().has_news());
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! - [`state`]: the installed apps and their run states, on disk.
 //! - [`reconcile`]: the level-triggered pass from desired to current state.
 //! - [`api`]: the TLS JSON-RPC server: login, sessions, limits.
+//! - [`service`]: what the API's methods do (install, uninstall, …).
+//! - [`journal`], [`nodeinfo`]: a unit's last log lines; the node's vital signs.
 //! - [`daemon`]: the long-running loop of passes (`archipelagod run`).
 //! - [`systemd`], [`podman`]: the outside systems, behind narrow traits;
 //!   [`fake`] stands in for both in unit tests.
@@ -20,13 +22,16 @@ pub mod api;
 pub mod daemon;
 pub mod fake;
 pub mod fsutil;
+pub mod journal;
 pub mod layout;
 pub mod manifest;
+pub mod nodeinfo;
 pub mod podman;
 pub mod podman_rest;
 pub mod quadlet;
 pub mod reconcile;
 pub mod secrets;
+pub mod service;
 pub mod state;
 pub mod systemd;
 pub mod systemd_dbus;

@@ -8,6 +8,10 @@
 
 use anyhow::{Context as _, bail};
 use archipelago_api::{ActiveState, RunState};
+use archipelagod::api::auth::Auth;
+use archipelagod::api::server::Limits;
+use archipelagod::api::tls::TlsIdentity;
+use archipelagod::journal::UserJournal;
 use archipelagod::layout::Layout;
 use archipelagod::manifest::{self, Manifest, Strictness};
 use archipelagod::podman::{PodmanApi as _, PortBinding};
@@ -15,6 +19,7 @@ use archipelagod::podman_rest::{LogStream, PodmanRest, PullEvent};
 use archipelagod::quadlet::render_app;
 use archipelagod::reconcile::{AppChanges, Context, Desired, PassReport, reconcile_pass};
 use archipelagod::secrets::SecretStore;
+use archipelagod::service::NodeService;
 use archipelagod::state::{StateError, StateStore};
 use archipelagod::systemd::SystemdManager as _;
 use archipelagod::systemd_dbus::DbusSystemd;
@@ -22,6 +27,7 @@ use clap::{Parser, Subcommand};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
@@ -87,6 +93,29 @@ enum Command {
         /// Accept images pinned by tag only (apps under development).
         #[arg(long)]
         local: bool,
+        /// Address and port of the TLS JSON-RPC API.
+        #[arg(long, default_value_t = std::net::SocketAddr::from(([0, 0, 0, 0], archipelago_api::rpc::DEFAULT_PORT)))]
+        listen: std::net::SocketAddr,
+    },
+    /// Set the API password (run as the service user). Without
+    /// `--password-stdin` a password is generated and printed once.
+    Init {
+        #[arg(long)]
+        home: Option<PathBuf>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Replace an existing password (logs every client out).
+        #[arg(long)]
+        reset: bool,
+    },
+    /// Print what a client needs to pair with this node: its addresses and
+    /// the API certificate's fingerprint.
+    Pairing {
+        #[arg(long)]
+        home: Option<PathBuf>,
+        #[arg(long, default_value_t = archipelago_api::rpc::DEFAULT_PORT)]
+        port: u16,
     },
     /// Run the reconciler over the node's state file, as the daemon does
     /// (run it as the service user): secrets, unit files, units, containers.
@@ -100,6 +129,11 @@ enum Command {
         /// Accept images pinned by tag only (apps under development).
         #[arg(long)]
         local: bool,
+        /// After the pass, run this many more in the same process and print
+        /// what each cost: wall time, CPU time, processes started on the
+        /// node meanwhile (a measurement of the no-op pass).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        measure: u32,
     },
 }
 
@@ -243,49 +277,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 }
             }
         }
-        Command::State { home, action } => {
-            let store = StateStore::new(Layout::under_home(&home).state_file());
-            match (action, store.load()) {
-                (StateAction::Show, Ok(state)) => {
-                    for (id, app) in &state.apps {
-                        println!(
-                            "{id}\t{}\t{:?}\t{}",
-                            app.version,
-                            app.run,
-                            app.manifest.display()
-                        );
-                    }
-                }
-                (StateAction::Recover, Ok(_)) => {
-                    println!("the state file is fine: nothing to recover");
-                }
-                (
-                    StateAction::Recover,
-                    Err(
-                        StateError::Corrupt {
-                            backup: Some(backup),
-                            ..
-                        }
-                        | StateError::UnsupportedVersion {
-                            backup: Some(backup),
-                            ..
-                        }
-                        | StateError::Missing {
-                            backup: Some(backup),
-                            ..
-                        },
-                    ),
-                ) => {
-                    store.recover(&backup)?;
-                    println!(
-                        "restored the last good state ({} app(s)) from {}",
-                        backup.apps.len(),
-                        store.backup_path().display()
-                    );
-                }
-                (_, Err(e)) => return Err(e.into()),
-            }
-        }
+        Command::State { home, action } => state(&home, action)?,
         Command::Units { action } => {
             runtime()?.block_on(units(action))?;
         }
@@ -296,16 +288,89 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             once: _,
             home,
             local,
+            measure,
         } => {
             let home = home_or_env(home)?;
-            return runtime()?.block_on(reconcile_once(&home, strictness(local)));
+            return runtime()?.block_on(reconcile_once(&home, strictness(local), measure));
         }
-        Command::Run { home, local } => {
+        Command::Init {
+            home,
+            password_stdin,
+            reset,
+        } => init(home, password_stdin, reset)?,
+        Command::Pairing { home, port } => {
+            let layout = Layout::under_home(&home_or_env(home)?);
+            print!("{}", archipelagod::api::admin::pairing(&layout, port)?);
+        }
+        Command::Run {
+            home,
+            local,
+            listen,
+        } => {
             let home = home_or_env(home)?;
-            runtime()?.block_on(daemon(&home, strictness(local)))?;
+            daemon_runtime()?.block_on(daemon(&home, strictness(local), listen))?;
         }
     }
     Ok(Outcome::Ok)
+}
+
+/// `archipelagod state show|recover`.
+fn state(home: &Path, action: StateAction) -> anyhow::Result<()> {
+    let store = StateStore::new(Layout::under_home(home).state_file());
+    match (action, store.load()) {
+        (StateAction::Show, Ok(state)) => {
+            for (id, app) in &state.apps {
+                println!(
+                    "{id}\t{}\t{:?}\t{}",
+                    app.version,
+                    app.run,
+                    app.manifest.display()
+                );
+            }
+        }
+        (StateAction::Recover, Ok(_)) => {
+            println!("the state file is fine: nothing to recover");
+        }
+        (
+            StateAction::Recover,
+            Err(
+                StateError::Corrupt {
+                    backup: Some(backup),
+                    ..
+                }
+                | StateError::UnsupportedVersion {
+                    backup: Some(backup),
+                    ..
+                }
+                | StateError::Missing {
+                    backup: Some(backup),
+                    ..
+                },
+            ),
+        ) => {
+            store.recover(&backup)?;
+            println!(
+                "restored the last good state ({} app(s)) from {}",
+                backup.apps.len(),
+                store.backup_path().display()
+            );
+        }
+        (_, Err(e)) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+/// `archipelagod init`: sets the API password, printing a generated one
+/// once.
+fn init(home: Option<PathBuf>, password_stdin: bool, reset: bool) -> anyhow::Result<()> {
+    let layout = Layout::under_home(&home_or_env(home)?);
+    match archipelagod::api::admin::init(&layout, password_stdin, reset)? {
+        Some(generated) => println!(
+            "The node's password (shown only this once; keep it in a password manager):\n\n    {generated}\n\nPair a client with `archipelagod pairing`, then log in with this password."
+        ),
+        None => println!("Password set."),
+    }
+    Ok(())
 }
 
 /// `--home`, else `$HOME`.
@@ -335,17 +400,97 @@ async fn connect(layout: Layout) -> anyhow::Result<Context<DbusSystemd, PodmanRe
     Ok(Context::new(layout, systemd, podman, secrets))
 }
 
-/// `archipelagod run`: the loop of passes until SIGTERM or SIGINT.
-async fn daemon(home: &Path, strictness: Strictness) -> anyhow::Result<()> {
+/// The daemon's runtime: two worker threads, so that a slow bcrypt check
+/// or TLS handshake never holds up the reconcile loop.
+fn daemon_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// How long the daemon waits for the user's systemd manager at start (a
+/// node booting starts the daemon while the user's manager comes up).
+const BUS_WAIT: Duration = Duration::from_secs(60);
+
+/// Connects to the user's manager, retrying while it is not up yet.
+async fn connect_waiting(layout: Layout) -> anyhow::Result<Context<DbusSystemd, PodmanRest>> {
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match connect(layout.clone()).await {
+            Ok(ctx) => return Ok(ctx),
+            Err(e) if start.elapsed() < BUS_WAIT => {
+                tracing::info!("waiting for the user's systemd manager: {e:#}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `archipelagod run`: the API and the loop of passes until SIGTERM or
+/// SIGINT. The API's port is bound first, so that clients can connect at
+/// once; calls wait for the manager's connection like the loop does.
+async fn daemon(
+    home: &Path,
+    strictness: Strictness,
+    listen: std::net::SocketAddr,
+) -> anyhow::Result<()> {
     let shutdown =
         archipelagod::daemon::shutdown_signal().context("catching SIGTERM and SIGINT")?;
-    let ctx = connect(Layout::under_home(home)).await?;
+    let started = Instant::now();
+    let layout = Layout::under_home(home);
+    // Bound first: a client connecting now waits in the backlog, not refused.
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let identity = TlsIdentity::load_or_create(&layout)?;
+    let auth = Arc::new(Auth::open(&layout)?);
+    if !archipelagod::api::auth::password_is_set(&layout)? {
+        tracing::warn!(
+            "no password is set, so nobody can log in: run `archipelagod init` as the service user"
+        );
+    }
+    let ctx = connect_waiting(layout).await?;
     let changes = ctx.systemd.unit_changes().await?;
-    archipelagod::daemon::run(&ctx, strictness, changes, shutdown).await
+    let service = Arc::new(NodeService::new(
+        Arc::new(ctx),
+        strictness,
+        Arc::new(UserJournal),
+    ));
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(archipelagod::api::server::serve(
+        listener,
+        identity.server_config(),
+        auth,
+        Arc::clone(&service),
+        Limits::default(),
+        async move {
+            let _ = stop_rx.changed().await;
+        },
+    ));
+    tracing::info!(
+        "API listening on {listen} {:?} after start; certificate fingerprint {}",
+        started.elapsed(),
+        identity.fingerprint()
+    );
+    let result = archipelagod::daemon::run(&service, changes, shutdown).await;
+    let _ = stop_tx.send(true);
+    if let Err(e) = server.await {
+        tracing::warn!("the API server ended badly: {e}");
+    }
+    result
 }
 
 /// `archipelagod reconcile --once`: one pass, a short report.
-async fn reconcile_once(home: &Path, strictness: Strictness) -> anyhow::Result<Outcome> {
+async fn reconcile_once(
+    home: &Path,
+    strictness: Strictness,
+    measure: u32,
+) -> anyhow::Result<Outcome> {
     let start = Instant::now();
     let layout = Layout::under_home(home);
     let state = StateStore::new(layout.state_file()).load()?;
@@ -354,7 +499,64 @@ async fn reconcile_once(home: &Path, strictness: Strictness) -> anyhow::Result<O
     let report = reconcile_pass(&desired, &ctx).await?;
     let ok = print_report(&report);
     println!("pass done in {:.3} s", start.elapsed().as_secs_f64());
+    if measure > 0 {
+        measure_passes(&desired, &ctx, measure).await?;
+    }
     Ok(if ok { Outcome::Ok } else { Outcome::AppsFailed })
+}
+
+/// Runs `n` passes and prints, per pass, the wall and CPU time (this
+/// process's) and the processes started on the node meanwhile (from the
+/// pid namespace's last pid): the figures of the no-op pass.
+async fn measure_passes(
+    desired: &Desired,
+    ctx: &Context<DbusSystemd, PodmanRest>,
+    n: u32,
+) -> anyhow::Result<()> {
+    let cpu = || rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    let last_pid = || -> Option<u64> {
+        std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    let mut walls = Vec::new();
+    let mut cpus = Vec::new();
+    let mut changed = 0;
+    let pid_before = last_pid();
+    for _ in 0..n {
+        let (c0, t0) = (cpu(), Instant::now());
+        let report = reconcile_pass(desired, ctx).await?;
+        let wall = t0.elapsed();
+        let c1 = cpu();
+        let ns = |t: rustix::time::Timespec| {
+            i128::from(t.tv_sec) * 1_000_000_000 + i128::from(t.tv_nsec)
+        };
+        walls.push(wall.as_secs_f64() * 1e3);
+        #[allow(clippy::cast_precision_loss)]
+        cpus.push((ns(c1) - ns(c0)) as f64 / 1e6);
+        if report.changed() {
+            changed += 1;
+        }
+    }
+    let spawned = match (pid_before, last_pid()) {
+        (Some(a), Some(b)) => b.saturating_sub(a).to_string(),
+        _ => "unknown".to_owned(),
+    };
+    let stats = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 2], v[v.len() - 1])
+    };
+    let (wall_median, wall_max) = stats(&mut walls);
+    let (cpu_median, cpu_max) = stats(&mut cpus);
+    println!(
+        "measured {n} passes over {} app(s): wall median {wall_median:.3} ms max {wall_max:.3} ms; \
+         CPU median {cpu_median:.3} ms max {cpu_max:.3} ms; passes that changed something: {changed}; \
+         processes started on the node meanwhile: {spawned}",
+        desired.apps().len()
+    );
+    Ok(())
 }
 
 /// Prints what a pass did; true when every app reconciled and none is

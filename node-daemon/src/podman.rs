@@ -55,12 +55,92 @@ pub struct ContainerInfo {
     pub config_digest: Option<String>,
 }
 
-/// The calls the reconciler makes on podman.
+/// One line of a container's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub stream: LogStream,
+    /// The line without its newline (invalid UTF-8 replaced).
+    pub text: String,
+}
+
+/// Which output of the container a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+}
+
+/// What a pull reports as it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullEvent {
+    /// A blob (layer or config) started copying: its digest and how many
+    /// distinct blobs the pull has seen so far.
+    Blob { digest: String, seen: usize },
+    /// Another line of podman's progress text (`Trying to pull …`,
+    /// `Writing manifest …`), trimmed.
+    Message(String),
+    /// The pull is done: the image id.
+    Done { id: String },
+}
+
+/// One sample of a container's resource use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ContainerStats {
+    /// CPU use in percent of one CPU, averaged since the container started.
+    pub cpu_percent: f64,
+    /// `None` when podman reports 0: the container's cgroup has no memory
+    /// controller (nspawn nodes do not delegate it), so podman cannot know.
+    pub mem_usage_bytes: Option<u64>,
+    /// The container's memory limit, or the node's memory when it has none.
+    pub mem_limit_bytes: u64,
+}
+
+/// The calls the reconciler and the API's operations make on podman.
 pub trait PodmanApi: Send + Sync {
     /// All containers carrying our label, running or not: one API call.
     fn list_containers(
         &self,
     ) -> impl Future<Output = Result<Vec<ContainerInfo>, PodmanError>> + Send;
+    /// Pulls `reference`, reporting progress; the image id.
+    fn pull(
+        &self,
+        reference: &str,
+        progress: impl FnMut(PullEvent) + Send,
+    ) -> impl Future<Output = Result<String, PodmanError>> + Send;
+    /// Whether an image (name, id or digest) is in the store.
+    fn image_exists(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<bool, PodmanError>> + Send;
+    /// The last `tail` lines of a container's stdout and stderr.
+    fn logs(
+        &self,
+        container: &str,
+        tail: usize,
+    ) -> impl Future<Output = Result<Vec<LogLine>, PodmanError>> + Send;
+    /// The last `tail` lines, then new ones as they come, into `lines`;
+    /// returns when the container's output ends or nobody listens.
+    fn follow_logs(
+        &self,
+        container: &str,
+        tail: usize,
+        lines: tokio::sync::mpsc::Sender<LogLine>,
+    ) -> impl Future<Output = Result<(), PodmanError>> + Send;
+    /// One sample of a container's CPU and memory use.
+    fn stats(
+        &self,
+        container: &str,
+    ) -> impl Future<Output = Result<ContainerStats, PodmanError>> + Send;
+    /// Removes a container (stopped or not) and its anonymous volumes; false
+    /// when there was none.
+    fn remove_container(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<bool, PodmanError>> + Send;
+    /// Removes a named volume; false when there was none.
+    fn remove_volume(&self, name: &str) -> impl Future<Output = Result<bool, PodmanError>> + Send;
+    /// Removes a network; false when there was none.
+    fn remove_network(&self, name: &str) -> impl Future<Output = Result<bool, PodmanError>> + Send;
 }
 
 /// One client shared by several owners.
@@ -69,5 +149,51 @@ impl<T: PodmanApi> PodmanApi for std::sync::Arc<T> {
         &self,
     ) -> impl Future<Output = Result<Vec<ContainerInfo>, PodmanError>> + Send {
         (**self).list_containers()
+    }
+    fn pull(
+        &self,
+        reference: &str,
+        progress: impl FnMut(PullEvent) + Send,
+    ) -> impl Future<Output = Result<String, PodmanError>> + Send {
+        (**self).pull(reference, progress)
+    }
+    fn image_exists(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<bool, PodmanError>> + Send {
+        (**self).image_exists(reference)
+    }
+    fn logs(
+        &self,
+        container: &str,
+        tail: usize,
+    ) -> impl Future<Output = Result<Vec<LogLine>, PodmanError>> + Send {
+        (**self).logs(container, tail)
+    }
+    fn follow_logs(
+        &self,
+        container: &str,
+        tail: usize,
+        lines: tokio::sync::mpsc::Sender<LogLine>,
+    ) -> impl Future<Output = Result<(), PodmanError>> + Send {
+        (**self).follow_logs(container, tail, lines)
+    }
+    fn stats(
+        &self,
+        container: &str,
+    ) -> impl Future<Output = Result<ContainerStats, PodmanError>> + Send {
+        (**self).stats(container)
+    }
+    fn remove_container(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<bool, PodmanError>> + Send {
+        (**self).remove_container(name)
+    }
+    fn remove_volume(&self, name: &str) -> impl Future<Output = Result<bool, PodmanError>> + Send {
+        (**self).remove_volume(name)
+    }
+    fn remove_network(&self, name: &str) -> impl Future<Output = Result<bool, PodmanError>> + Send {
+        (**self).remove_network(name)
     }
 }

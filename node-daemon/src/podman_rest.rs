@@ -26,6 +26,7 @@
 
 use crate::manifest::Protocol;
 use crate::podman::{ContainerInfo, PodmanApi, PodmanError, PortBinding};
+pub use crate::podman::{ContainerStats, LogLine, LogStream, PullEvent};
 use crate::quadlet::{LABEL_APP, LABEL_CONFIG, LABEL_MANAGED};
 use http_body_util::{BodyExt as _, Empty};
 use hyper::body::{Bytes, Incoming};
@@ -38,46 +39,6 @@ use std::path::{Path, PathBuf};
 
 /// The API version every path starts with.
 const PREFIX: &str = "/v5.0.0/libpod";
-
-/// One line of a container's log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogLine {
-    pub stream: LogStream,
-    /// The line without its newline (invalid UTF-8 replaced).
-    pub text: String,
-}
-
-/// Which output of the container a log line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogStream {
-    Stdout,
-    Stderr,
-}
-
-/// What a pull reports as it goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PullEvent {
-    /// A blob (layer or config) started copying: its digest and how many
-    /// distinct blobs the pull has seen so far.
-    Blob { digest: String, seen: usize },
-    /// Another line of podman's progress text (`Trying to pull …`,
-    /// `Writing manifest …`), trimmed.
-    Message(String),
-    /// The pull is done: the image id.
-    Done { id: String },
-}
-
-/// One sample of a container's resource use.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ContainerStats {
-    /// CPU use in percent of one CPU, averaged since the container started.
-    pub cpu_percent: f64,
-    /// `None` when podman reports 0: the container's cgroup has no memory
-    /// controller (nspawn nodes do not delegate it), so podman cannot know.
-    pub mem_usage_bytes: Option<u64>,
-    /// The container's memory limit, or the node's memory when it has none.
-    pub mem_limit_bytes: u64,
-}
 
 /// podman's API on one unix socket.
 #[derive(Debug, Clone)]
@@ -107,103 +68,19 @@ impl PodmanRest {
         &self.socket
     }
 
-    /// Pulls `reference`, reporting progress to `progress`; the image id.
-    pub async fn pull(
-        &self,
-        reference: &str,
-        mut progress: impl FnMut(PullEvent) + Send,
-    ) -> Result<String, PodmanError> {
-        let path = format!("/images/pull?reference={}", encode(reference));
-        let response = self.send(Method::POST, &path).await?;
-        if response.status() != StatusCode::OK {
-            return Err(error_of(response, &format!("pull of {reference}")).await);
-        }
-        let mut tracker = PullTracker::default();
-        let mut pending: Vec<u8> = Vec::new();
-        let mut body = response.into_body();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| io_error(&format!("pull of {reference}"), &e))?;
-            let Some(data) = frame.data_ref() else {
-                continue;
-            };
-            pending.extend_from_slice(data);
-            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=end).collect();
-                if let Some(event) = tracker.line(reference, &line)? {
-                    progress(event);
-                }
-            }
-        }
-        if let Some(event) = tracker.line(reference, &pending)? {
-            progress(event);
-        }
-        match tracker.id {
-            Some(id) => Ok(id),
-            None => Err(PodmanError::Api(format!(
-                "pull of {reference} ended without an image id"
-            ))),
-        }
-    }
-
-    /// Whether an image `reference` (name, id or digest) is in the store.
-    pub async fn image_exists(&self, reference: &str) -> Result<bool, PodmanError> {
-        let path = format!("/images/{}/exists", encode(reference));
-        let response = self.send(Method::GET, &path).await?;
+    /// `DELETE path`: true when something was removed, false when there
+    /// was nothing to remove.
+    async fn delete(&self, path: &str, what: &str) -> Result<bool, PodmanError> {
+        let response = self.send(Method::DELETE, path).await?;
         match response.status() {
-            StatusCode::NO_CONTENT => Ok(true),
-            StatusCode::NOT_FOUND => Ok(false),
-            _ => Err(error_of(response, &format!("image {reference}")).await),
-        }
-    }
-
-    /// The last `tail` lines of `container`'s stdout and stderr.
-    pub async fn logs(&self, container: &str, tail: usize) -> Result<Vec<LogLine>, PodmanError> {
-        let what = format!("container {container}");
-        let path = format!(
-            "/containers/{}/logs?stdout=true&stderr=true&tail={tail}",
-            encode(container)
-        );
-        let response = self.send(Method::GET, &path).await?;
-        if response.status() != StatusCode::OK {
-            return Err(error_of(response, &what).await);
-        }
-        let mut demux = Demux::default();
-        let mut lines = Vec::new();
-        let mut body = response.into_body();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| io_error(&format!("logs of {what}"), &e))?;
-            if let Some(data) = frame.data_ref() {
-                lines.extend(demux.push(data).map_err(|e| log_error(&what, &e))?);
+            StatusCode::OK | StatusCode::NO_CONTENT => {
+                // Drain the body so that the connection ends cleanly.
+                let _ = body_of(response, what).await;
+                Ok(true)
             }
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(error_of(response, what).await),
         }
-        lines.extend(demux.finish().map_err(|e| log_error(&what, &e))?);
-        Ok(lines)
-    }
-
-    /// One sample of `container`'s CPU and memory use.
-    pub async fn stats(&self, container: &str) -> Result<ContainerStats, PodmanError> {
-        let what = format!("container {container}");
-        let path = format!(
-            "/containers/stats?containers={}&stream=false",
-            encode(container)
-        );
-        let response = self.send(Method::GET, &path).await?;
-        if response.status() != StatusCode::OK {
-            return Err(error_of(response, &what).await);
-        }
-        let report: StatsReport = json_of(response, &format!("stats of {what}")).await?;
-        if let Some(error) = report.error.filter(|e| !e.is_null()) {
-            return Err(PodmanError::Api(format!("stats of {what}: {error}")));
-        }
-        report
-            .stats
-            .and_then(|s| s.into_iter().next())
-            .map(|s| ContainerStats {
-                cpu_percent: s.cpu,
-                mem_usage_bytes: (s.mem_usage > 0).then_some(s.mem_usage),
-                mem_limit_bytes: s.mem_limit,
-            })
-            .ok_or_else(|| PodmanError::Api(format!("podman reported no stats for {what}")))
     }
 
     /// Sends one request with an empty body on a new connection.
@@ -249,6 +126,160 @@ impl PodmanApi for PodmanRest {
         }
         let listed: Vec<ListedContainer> = json_of(response, "the container list").await?;
         Ok(listed.into_iter().map(ListedContainer::into_info).collect())
+    }
+
+    /// Pulls `reference`, reporting progress to `progress`; the image id.
+    async fn pull(
+        &self,
+        reference: &str,
+        mut progress: impl FnMut(PullEvent) + Send,
+    ) -> Result<String, PodmanError> {
+        let path = format!("/images/pull?reference={}", encode(reference));
+        let response = self.send(Method::POST, &path).await?;
+        if response.status() != StatusCode::OK {
+            return Err(error_of(response, &format!("pull of {reference}")).await);
+        }
+        let mut tracker = PullTracker::default();
+        let mut pending: Vec<u8> = Vec::new();
+        let mut body = response.into_body();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| io_error(&format!("pull of {reference}"), &e))?;
+            let Some(data) = frame.data_ref() else {
+                continue;
+            };
+            pending.extend_from_slice(data);
+            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                if let Some(event) = tracker.line(reference, &line)? {
+                    progress(event);
+                }
+            }
+        }
+        if let Some(event) = tracker.line(reference, &pending)? {
+            progress(event);
+        }
+        match tracker.id {
+            Some(id) => Ok(id),
+            None => Err(PodmanError::Api(format!(
+                "pull of {reference} ended without an image id"
+            ))),
+        }
+    }
+
+    /// Whether an image `reference` (name, id or digest) is in the store.
+    async fn image_exists(&self, reference: &str) -> Result<bool, PodmanError> {
+        let path = format!("/images/{}/exists", encode(reference));
+        let response = self.send(Method::GET, &path).await?;
+        match response.status() {
+            StatusCode::NO_CONTENT => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(error_of(response, &format!("image {reference}")).await),
+        }
+    }
+
+    /// The last `tail` lines of `container`'s stdout and stderr.
+    async fn logs(&self, container: &str, tail: usize) -> Result<Vec<LogLine>, PodmanError> {
+        let what = format!("container {container}");
+        let path = format!(
+            "/containers/{}/logs?stdout=true&stderr=true&tail={tail}",
+            encode(container)
+        );
+        let response = self.send(Method::GET, &path).await?;
+        if response.status() != StatusCode::OK {
+            return Err(error_of(response, &what).await);
+        }
+        let mut demux = Demux::default();
+        let mut lines = Vec::new();
+        let mut body = response.into_body();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| io_error(&format!("logs of {what}"), &e))?;
+            if let Some(data) = frame.data_ref() {
+                lines.extend(demux.push(data).map_err(|e| log_error(&what, &e))?);
+            }
+        }
+        lines.extend(demux.finish().map_err(|e| log_error(&what, &e))?);
+        Ok(lines)
+    }
+
+    /// One sample of `container`'s CPU and memory use.
+    async fn stats(&self, container: &str) -> Result<ContainerStats, PodmanError> {
+        let what = format!("container {container}");
+        let path = format!(
+            "/containers/stats?containers={}&stream=false",
+            encode(container)
+        );
+        let response = self.send(Method::GET, &path).await?;
+        if response.status() != StatusCode::OK {
+            return Err(error_of(response, &what).await);
+        }
+        let report: StatsReport = json_of(response, &format!("stats of {what}")).await?;
+        if let Some(error) = report.error.filter(|e| !e.is_null()) {
+            return Err(PodmanError::Api(format!("stats of {what}: {error}")));
+        }
+        report
+            .stats
+            .and_then(|s| s.into_iter().next())
+            .map(|s| ContainerStats {
+                cpu_percent: s.cpu,
+                mem_usage_bytes: (s.mem_usage > 0).then_some(s.mem_usage),
+                mem_limit_bytes: s.mem_limit,
+            })
+            .ok_or_else(|| PodmanError::Api(format!("podman reported no stats for {what}")))
+    }
+
+    async fn follow_logs(
+        &self,
+        container: &str,
+        tail: usize,
+        lines: tokio::sync::mpsc::Sender<LogLine>,
+    ) -> Result<(), PodmanError> {
+        let what = format!("container {container}");
+        let path = format!(
+            "/containers/{}/logs?stdout=true&stderr=true&follow=true&tail={tail}",
+            encode(container)
+        );
+        let response = self.send(Method::GET, &path).await?;
+        if response.status() != StatusCode::OK {
+            return Err(error_of(response, &what).await);
+        }
+        let mut demux = Demux::default();
+        let mut body = response.into_body();
+        loop {
+            let frame = tokio::select! {
+                f = body.frame() => f,
+                () = lines.closed() => return Ok(()),
+            };
+            let Some(frame) = frame else { break };
+            let frame = frame.map_err(|e| io_error(&format!("logs of {what}"), &e))?;
+            if let Some(data) = frame.data_ref() {
+                for line in demux.push(data).map_err(|e| log_error(&what, &e))? {
+                    if lines.send(line).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        for line in demux.finish().map_err(|e| log_error(&what, &e))? {
+            if lines.send(line).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove_container(&self, name: &str) -> Result<bool, PodmanError> {
+        let path = format!("/containers/{}?force=true&v=true", encode(name));
+        self.delete(&path, &format!("container {name}")).await
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<bool, PodmanError> {
+        let path = format!("/volumes/{}?force=true", encode(name));
+        self.delete(&path, &format!("volume {name}")).await
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<bool, PodmanError> {
+        let path = format!("/networks/{}?force=true", encode(name));
+        self.delete(&path, &format!("network {name}")).await
     }
 }
 

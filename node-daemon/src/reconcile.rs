@@ -87,6 +87,13 @@ impl<S, P> Context<S, P> {
         }
     }
 
+    /// True when a unit file or secret that a pass verified may have been
+    /// changed since (by the pass itself, or by hand): the daemon loop then
+    /// passes again at once, so that drift is repaired within a second.
+    pub fn files_changed(&self) -> bool {
+        self.unit_stamps.has_news() || self.secrets.has_news()
+    }
+
     /// Makes every `n`th pass a deep check (the first pass always is).
     #[must_use]
     pub fn with_deep_check_every(mut self, n: u64) -> Self {
@@ -474,6 +481,26 @@ pub async fn reconcile_pass<S: SystemdManager, P: PodmanApi>(
     ctx: &Context<S, P>,
 ) -> Result<PassReport, PassError> {
     let _one_pass = ctx.pass_lock.lock().await;
+    pass_locked(desired, ctx).await
+}
+
+/// One whole pass over the desired state `latest` returns once this pass's
+/// turn has come: a pass that waited for another never works from a state
+/// older than the one its caller saw.
+pub async fn reconcile_latest<S: SystemdManager, P: PodmanApi>(
+    ctx: &Context<S, P>,
+    latest: impl FnOnce() -> std::sync::Arc<Desired> + Send,
+) -> (std::sync::Arc<Desired>, Result<PassReport, PassError>) {
+    let _one_pass = ctx.pass_lock.lock().await;
+    let desired = latest();
+    let result = pass_locked(&desired, ctx).await;
+    (desired, result)
+}
+
+async fn pass_locked<S: SystemdManager, P: PodmanApi>(
+    desired: &Desired,
+    ctx: &Context<S, P>,
+) -> Result<PassReport, PassError> {
     let mut report = PassReport {
         invalid: desired.invalid.clone(),
         ..PassReport::default()

@@ -499,6 +499,12 @@ impl SecretStore {
         }
     }
 
+    /// True when a secret file or folder this store verified may have
+    /// changed since (see [`StampCache::has_news`]).
+    pub fn has_news(&self) -> bool {
+        self.stamps.has_news()
+    }
+
     /// Deletes all secrets and env files of an app (uninstall).
     pub fn remove_app(&self, app: &str) -> Result<(), SecretError> {
         lock(&self.clean).remove(app);

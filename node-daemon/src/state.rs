@@ -49,6 +49,21 @@ pub struct NodeState {
     pub version: u32,
     /// Installed apps by id (sorted, so the file's bytes are deterministic).
     pub apps: BTreeMap<AppId, InstalledApp>,
+    /// Apps being uninstalled: no longer installed (their units go), but
+    /// their containers, volumes, secrets and data are still being removed.
+    /// Recorded before anything is removed, so that a daemon killed half
+    /// way finishes the job when it starts again, and keeps what the user
+    /// asked to keep.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub removing: BTreeMap<AppId, Removal>,
+}
+
+/// An uninstall in progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Removal {
+    /// Keep the app's data folders, volumes and generated secrets.
+    pub keep_data: bool,
 }
 
 /// One installed app.
@@ -69,6 +84,7 @@ impl NodeState {
         Self {
             version: STATE_FORMAT_VERSION,
             apps: BTreeMap::new(),
+            removing: BTreeMap::new(),
         }
     }
 }
@@ -233,7 +249,12 @@ fn check(state: &NodeState) -> Result<(), String> {
             state.version
         ));
     }
-    if let Some(bad) = state.apps.keys().find(|id| !is_valid_app_id(id)) {
+    if let Some(bad) = state
+        .apps
+        .keys()
+        .chain(state.removing.keys())
+        .find(|id| !is_valid_app_id(id))
+    {
         return Err(format!(
             "app id {bad:?} is not valid (lowercase letters and digits in dash-separated \
              words, starting with a letter, at most 40 characters)"

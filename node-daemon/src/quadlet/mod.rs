@@ -12,6 +12,7 @@ pub mod unit;
 pub mod volume;
 
 pub use render::{
-    LABEL_APP, LABEL_CONFIG, LABEL_MANAGED, MANAGED_MARKER, RenderedUnit, UnitKind,
-    app_of_unit_file, container_name, container_service, is_managed, render_app,
+    DEFAULT_START_TIMEOUT_SECS, LABEL_APP, LABEL_CONFIG, LABEL_MANAGED, MANAGED_MARKER,
+    RenderedUnit, UnitKind, app_of_unit_file, container_name, container_service, is_managed,
+    render_app,
 };

@@ -34,7 +34,7 @@ pub const LABEL_CONFIG: &str = "io.archipelago.config";
 
 /// Default start timeout: a cold pull of a large image on a home line plus
 /// the first passing health check.
-const DEFAULT_START_TIMEOUT_SECS: u64 = 900;
+pub const DEFAULT_START_TIMEOUT_SECS: u64 = 900;
 
 /// What kind of Quadlet file a rendered unit is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1,0 +1,1575 @@
+//! What the API's methods do on a node: install, start, stop, restart,
+//! uninstall, status, logs, stats, the catalog and the node's vital signs.
+//!
+//! Every change goes the same way (pillar 2): edit the state file, then run
+//! a reconcile pass over the new desired state and watch what it did. The
+//! operations never start or stop units themselves, except `restart`, which
+//! is a request and not a state. The state file has one writer, this
+//! service; the daemon loop asks it for the desired state before each pass,
+//! and a pass always works from the newest state (see
+//! [`crate::reconcile::reconcile_latest`]).
+//!
+//! Crash safety: an install writes the state only after its images are
+//! pulled, so a daemon killed before that leaves images and nothing else; a
+//! daemon killed after it finishes the install in its next pass. An
+//! uninstall first records the removal in the state ([`Removal`]), so a
+//! daemon killed half way finishes removing what it should and keeps what
+//! the user asked to keep.
+//!
+//! One operation per app at a time: a second install of an app that is
+//! being installed waits for the first and answers with its outcome.
+
+use crate::api::{Events, Handler};
+use crate::fsutil::{self, FsError};
+use crate::journal::Journal;
+use crate::layout::Layout;
+use crate::manifest::{self, Manifest, Strictness, is_valid_app_id};
+use crate::nodeinfo;
+use crate::podman::{LogLine, LogStream, PodmanApi, PodmanError, PullEvent};
+use crate::quadlet;
+use crate::reconcile::{Context, Desired, PassReport, reconcile_latest};
+use crate::state::{InstalledApp, NodeState, Removal, StateStore};
+use crate::systemd::SystemdManager;
+use archipelago_api::methods::{
+    self as m, AppParams, CatalogApp, ContainerStatsEntry, ContainerStatus, Empty, Health,
+    InstallProgress, LogEntry, LogsParams, Method, PackageStatus, Phase, UiLink, UninstallParams,
+};
+use archipelago_api::rpc::StreamEvent;
+use archipelago_api::{ActiveState, ApiError, AppId, ErrorCode, RunState, UnitState};
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often an operation looks at its units while waiting for health.
+const HEALTH_POLL: Duration = Duration::from_millis(250);
+/// Added to an app's longest start timeout before an operation gives up.
+const HEALTH_MARGIN: Duration = Duration::from_secs(10);
+/// How long containers without a health check must stay up to count as
+/// healthy.
+const SETTLE: Duration = Duration::from_secs(3);
+/// Log lines quoted in the error of a failed install, per container.
+const FAILURE_LOG_LINES: usize = 15;
+
+/// The state file as last read.
+#[derive(Debug, Default, PartialEq, Eq)]
+enum Seen {
+    /// Not read yet.
+    #[default]
+    Never,
+    Missing,
+    Bytes(Vec<u8>),
+}
+
+impl Seen {
+    fn read(path: &Path) -> std::io::Result<Self> {
+        match std::fs::read(path) {
+            Ok(b) => Ok(Self::Bytes(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::Missing),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// What the service last read or wrote of the state file.
+#[derive(Debug, Default)]
+struct Current {
+    /// The last good state (`None` until one could be read).
+    state: Option<NodeState>,
+    desired: Arc<Desired>,
+    /// The file's bytes this view was built from.
+    seen: Seen,
+    /// Why the file could not be used, when it could not.
+    error: Option<String>,
+}
+
+/// The node's operations, shared by the API server and the daemon loop.
+pub struct NodeService<S, P> {
+    ctx: Arc<Context<S, P>>,
+    strictness: Strictness,
+    store: StateStore,
+    journal: Arc<dyn Journal>,
+    /// One state edit at a time.
+    edit: tokio::sync::Mutex<()>,
+    current: Mutex<Current>,
+    /// One operation per app at a time.
+    app_locks: Mutex<HashMap<AppId, Arc<tokio::sync::Mutex<()>>>>,
+    started: Instant,
+    settle: Duration,
+}
+
+impl<S, P> std::fmt::Debug for NodeService<S, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeService")
+            .field("state", &self.store.path())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A failure of an operation, as the client sees it.
+fn err(code: ErrorCode, message: impl Into<String>) -> ApiError {
+    code.with(message)
+}
+
+fn internal(e: &impl std::fmt::Display) -> ApiError {
+    err(ErrorCode::Internal, e.to_string())
+}
+
+fn fs_error(e: &FsError) -> ApiError {
+    err(ErrorCode::Io, e.to_string())
+}
+
+impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
+    /// A service over `ctx`, reading the state file at once.
+    pub fn new(ctx: Arc<Context<S, P>>, strictness: Strictness, journal: Arc<dyn Journal>) -> Self {
+        let store = StateStore::new(ctx.layout.state_file());
+        let service = Self {
+            ctx,
+            strictness,
+            store,
+            journal,
+            edit: tokio::sync::Mutex::new(()),
+            current: Mutex::new(Current::default()),
+            app_locks: Mutex::new(HashMap::new()),
+            started: Instant::now(),
+            settle: SETTLE,
+        };
+        service.refresh();
+        service
+    }
+
+    /// How long containers without a health check must stay up to count
+    /// as healthy (default [`SETTLE`]).
+    #[must_use]
+    pub fn with_settle(mut self, settle: Duration) -> Self {
+        self.settle = settle;
+        self
+    }
+
+    /// The reconciler's context.
+    pub fn context(&self) -> &Context<S, P> {
+        &self.ctx
+    }
+
+    fn current(&self) -> std::sync::MutexGuard<'_, Current> {
+        self.current.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The desired state every pass works from.
+    pub fn desired(&self) -> Arc<Desired> {
+        self.current().desired.clone()
+    }
+
+    /// The last good state, if any.
+    pub fn state(&self) -> Option<NodeState> {
+        self.current().state.clone()
+    }
+
+    /// Re-reads the state file and the manifests when the file changed
+    /// (an operator's edit, a recovered backup); true when it did. A file
+    /// that cannot be read leaves the last good state in force.
+    pub fn refresh(&self) -> bool {
+        let path = self.store.path();
+        let seen = match Seen::read(path) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("cannot read the state file {}: {e}", path.display());
+                return false;
+            }
+        };
+        if self.current().seen == seen {
+            return false;
+        }
+        let loaded = self.store.load();
+        let mut current = self.current();
+        current.seen = seen;
+        match loaded {
+            Ok(state) => {
+                let desired = Desired::load(&state, self.strictness, &self.ctx.layout);
+                tracing::info!(
+                    "loaded the state file: {} app(s), {} invalid",
+                    state.apps.len(),
+                    desired.invalid().len()
+                );
+                for (app, reason) in desired.invalid() {
+                    tracing::warn!("{app}: invalid, left as it is: {reason}");
+                }
+                current.desired = Arc::new(desired);
+                current.state = Some(state);
+                current.error = None;
+            }
+            Err(e) => {
+                tracing::error!(
+                    "{e}{}",
+                    if current.state.is_some() {
+                        " (going on with the last good state)"
+                    } else {
+                        ""
+                    }
+                );
+                current.error = Some(e.to_string());
+            }
+        }
+        true
+    }
+
+    /// Edits the state under the edit lock and saves it; the new desired
+    /// state is in force when this returns.
+    async fn edit_state(
+        &self,
+        f: impl FnOnce(&mut NodeState) -> Result<(), ApiError>,
+    ) -> Result<NodeState, ApiError> {
+        let _one_edit = self.edit.lock().await;
+        self.refresh();
+        let mut state = {
+            let current = self.current();
+            if let Some(e) = &current.error {
+                return Err(err(ErrorCode::StateCorrupt, e.clone()));
+            }
+            current.state.clone().unwrap_or_default()
+        };
+        f(&mut state)?;
+        self.store
+            .save(&state)
+            .map_err(|e| err(ErrorCode::StateCorrupt, e.to_string()))?;
+        let desired = Desired::load(&state, self.strictness, &self.ctx.layout);
+        let seen = Seen::read(self.store.path()).unwrap_or_default();
+        let mut current = self.current();
+        current.seen = seen;
+        current.desired = Arc::new(desired);
+        current.state = Some(state.clone());
+        current.error = None;
+        Ok(state)
+    }
+
+    /// One reconcile pass over the newest desired state, then whatever
+    /// uninstall a crashed daemon left half done.
+    pub async fn pass(&self) -> Result<PassReport, crate::reconcile::PassError> {
+        let (_, result) = reconcile_latest(&self.ctx, || self.desired()).await;
+        if result.is_ok() {
+            self.finish_removals().await;
+        }
+        result
+    }
+
+    /// Finishes uninstalls recorded in the state that no operation is
+    /// working on (a daemon was killed in the middle of one).
+    async fn finish_removals(&self) {
+        let removing: Vec<(AppId, Removal)> = self
+            .state()
+            .map(|s| s.removing.into_iter().collect())
+            .unwrap_or_default();
+        for (id, removal) in removing {
+            let lock = self.app_lock(&id);
+            let Ok(_busy) = lock.try_lock() else {
+                continue;
+            };
+            tracing::info!(app = %id, "finishing an interrupted uninstall");
+            match self.clean_up(&id, removal.keep_data).await {
+                Ok(_) => {
+                    if let Err(e) = self
+                        .edit_state(|s| {
+                            s.removing.remove(&id);
+                            Ok(())
+                        })
+                        .await
+                    {
+                        tracing::warn!(app = %id, "{e}");
+                    }
+                }
+                Err(e) => tracing::warn!(app = %id, "could not finish its uninstall: {e}"),
+            }
+        }
+    }
+
+    fn app_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.app_locks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(id.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    fn layout(&self) -> &Layout {
+        &self.ctx.layout
+    }
+
+    // ----- installs ---------------------------------------------------
+
+    /// `package.install`.
+    pub async fn install(
+        &self,
+        id: &str,
+        events: Option<&Events>,
+    ) -> Result<PackageStatus, ApiError> {
+        check_id(id)?;
+        let lock = self.app_lock(id);
+        let (_guard, waited) = match lock.try_lock() {
+            Ok(g) => (g, false),
+            Err(_) => (lock.lock().await, true),
+        };
+        let begun = SystemTime::now();
+        let progress = Progress::new(id, events);
+        progress.send(Phase::Validating, format!("checking {id}"));
+        let state = self.state().unwrap_or_default();
+        if state.apps.contains_key(id) {
+            return if waited {
+                // Another client's install of the same app just finished.
+                self.status(id).await
+            } else {
+                Err(err(
+                    ErrorCode::AlreadyInstalled,
+                    format!("{id} is already installed (uninstall it first to install it anew)"),
+                ))
+            };
+        }
+        let catalog_file = self.layout().catalog_manifest(id);
+        if !catalog_file.is_file() {
+            return Err(err(
+                ErrorCode::NotInCatalog,
+                format!(
+                    "there is no app `{id}` in this node's catalog ({}); `archy catalog` lists the apps it has",
+                    self.layout().catalog_dir.display()
+                ),
+            ));
+        }
+        let manifest = self.check_install(id, &catalog_file, &state)?;
+        let had_data =
+            self.layout().app_data_dir(id).exists() || self.layout().app_secrets_dir(id).exists();
+
+        // Pull while nothing is installed: a failure here leaves nothing.
+        let images: BTreeSet<&str> = manifest
+            .containers
+            .iter()
+            .map(|c| c.image.as_str())
+            .collect();
+        let total = u32::try_from(images.len()).unwrap_or(u32::MAX);
+        for (done, image) in (0u32..).zip(&images) {
+            self.pull(image, done, total, &progress).await?;
+        }
+
+        let text = std::fs::read(&catalog_file)
+            .map_err(|e| fs_error(&FsError::new("read", &catalog_file, e)))?;
+        let installed = self.layout().installed_manifest(id);
+        if let Some(dir) = installed.parent() {
+            fsutil::ensure_dir(&self.layout().installed_dir, 0o755).map_err(|e| fs_error(&e))?;
+            fsutil::ensure_dir(dir, 0o755).map_err(|e| fs_error(&e))?;
+        }
+        fsutil::atomic_write(&installed, &text, 0o644).map_err(|e| fs_error(&e))?;
+        self.edit_state(|s| {
+            s.removing.remove(id);
+            s.apps.insert(
+                id.to_owned(),
+                InstalledApp {
+                    manifest: installed.clone(),
+                    version: manifest.version.clone(),
+                    run: RunState::Running,
+                },
+            );
+            Ok(())
+        })
+        .await?;
+        tracing::info!(app = id, version = %manifest.version, "installing");
+        progress.send(Phase::Starting, format!("starting {id}"));
+        let outcome = match self.pass_for(id).await {
+            Ok(()) => self.wait_healthy(id, &manifest).await,
+            Err(reason) => Err(reason),
+        };
+        match outcome {
+            Ok(()) => {
+                progress.send(Phase::Healthy, format!("{id} is healthy"));
+                tracing::info!(app = id, "installed and healthy");
+                let status = self.status(id).await;
+                progress.send(Phase::Done, format!("{id} installed"));
+                status
+            }
+            Err(reason) => Err(self
+                .undo_install(id, begun, &manifest, had_data, &reason, &progress)
+                .await),
+        }
+    }
+
+    /// Undoes a failed install and says why it failed, with the failing
+    /// containers' last log lines.
+    async fn undo_install(
+        &self,
+        id: &str,
+        since: SystemTime,
+        manifest: &Manifest,
+        had_data: bool,
+        reason: &str,
+        progress: &Progress<'_>,
+    ) -> ApiError {
+        use std::fmt::Write as _;
+        let logs = self.failure_logs(id, manifest, since).await;
+        progress.send(Phase::RollingBack, format!("{reason}; undoing the install"));
+        tracing::warn!(app = id, "install failed, rolling back: {reason}");
+        let undo = self.remove(id, had_data, progress).await;
+        let mut message = format!("install of {id} failed: {reason}.");
+        message.push_str(&logs);
+        match undo {
+            Ok(_) => message.push_str(if had_data {
+                " The install was undone; the data kept from an earlier install is still there."
+            } else {
+                " Everything the install did was undone."
+            }),
+            Err(e) => {
+                let _ = write!(
+                    message,
+                    " Undoing the install failed too ({}); the daemon finishes it in its next passes.",
+                    e.message
+                );
+            }
+        }
+        err(ErrorCode::InstallFailed, message)
+    }
+
+    /// Loads and checks the manifest an install would use, alone and with
+    /// the apps already installed.
+    fn check_install(
+        &self,
+        id: &str,
+        file: &Path,
+        state: &NodeState,
+    ) -> Result<Manifest, ApiError> {
+        let manifest = manifest::load(file, self.strictness)
+            .map_err(|e| err(ErrorCode::InvalidManifest, e.to_string()))?;
+        if manifest.id != id {
+            return Err(err(
+                ErrorCode::InvalidManifest,
+                format!(
+                    "{}: its id is `{}`, not `{id}`",
+                    file.display(),
+                    manifest.id
+                ),
+            ));
+        }
+        let missing: Vec<&str> = manifest
+            .dependencies
+            .iter()
+            .filter(|d| !d.optional && !state.apps.contains_key(&d.app))
+            .map(|d| d.app.as_str())
+            .collect();
+        if !missing.is_empty() {
+            return Err(err(
+                ErrorCode::MissingDependency,
+                format!(
+                    "{id} needs {}: install {} first",
+                    missing.join(", "),
+                    if missing.len() == 1 { "it" } else { "them" }
+                ),
+            ));
+        }
+        let desired = self.desired();
+        let mut set: Vec<(&Path, &Manifest)> = state
+            .apps
+            .iter()
+            .filter_map(|(other, a)| {
+                desired
+                    .apps()
+                    .get(other)
+                    .map(|d| (a.manifest.as_path(), &d.manifest))
+            })
+            .collect();
+        set.push((file, &manifest));
+        if let Err(errors) = manifest::validate_set(set) {
+            let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            let port = errors
+                .iter()
+                .any(|e| e.fields().iter().any(|f| f.contains("ports")));
+            return Err(err(
+                if port {
+                    ErrorCode::PortConflict
+                } else {
+                    ErrorCode::InvalidManifest
+                },
+                text.join("; "),
+            ));
+        }
+        Ok(manifest)
+    }
+
+    /// Pulls one image unless it is already in the store.
+    async fn pull(
+        &self,
+        image: &str,
+        done: u32,
+        total: u32,
+        progress: &Progress<'_>,
+    ) -> Result<(), ApiError> {
+        let present = self
+            .ctx
+            .podman
+            .image_exists(image)
+            .await
+            .map_err(|e| err(ErrorCode::Podman, e.to_string()))?;
+        if present {
+            progress.pulling(image, done + 1, total, 0, "already on the node".to_owned());
+            return Ok(());
+        }
+        progress.pulling(image, done, total, 0, format!("pulling {image}"));
+        let started = Instant::now();
+        let mut blobs = 0u32;
+        let result = self
+            .ctx
+            .podman
+            .pull(image, |event| match event {
+                PullEvent::Blob { digest, seen } => {
+                    blobs = u32::try_from(seen).unwrap_or(u32::MAX);
+                    let short: String = digest.chars().take(19).collect();
+                    progress.pulling(image, done, total, blobs, format!("copying blob {short}"));
+                }
+                PullEvent::Message(text) => {
+                    progress.pulling(image, done, total, blobs, text);
+                }
+                PullEvent::Done { .. } => {}
+            })
+            .await;
+        match result {
+            Ok(_) => {
+                tracing::info!(image, "pulled in {:?}", started.elapsed());
+                progress.pulling(image, done + 1, total, blobs, format!("pulled {image}"));
+                Ok(())
+            }
+            Err(e) => Err(err(
+                ErrorCode::InstallFailed,
+                format!(
+                    "could not pull {image}: {}. Nothing was installed: check that the node reaches its registry and try again",
+                    match e {
+                        PodmanError::PullFailed { message, .. } => message,
+                        other => other.to_string(),
+                    }
+                ),
+            )),
+        }
+    }
+
+    /// Runs a pass and says why `id` did not reconcile, if it did not.
+    async fn pass_for(&self, id: &str) -> Result<(), String> {
+        let report = self.pass().await.map_err(|e| e.to_string())?;
+        if let Some(reason) = report.invalid.get(id) {
+            return Err(format!("its manifest is not valid: {reason}"));
+        }
+        match report.apps.get(id).map(|o| &o.result) {
+            Some(Err(e)) => Err(e.to_string()),
+            Some(Ok(_)) => Ok(()),
+            None => Err("the reconciler did not see it".to_owned()),
+        }
+    }
+
+    /// Waits until every container unit of `id` is active (with
+    /// `Notify=healthy`, active means healthy; without a health check, it
+    /// must stay active for [`SETTLE`]), or one failed, or the app's start
+    /// timeout passed.
+    async fn wait_healthy(&self, id: &str, manifest: &Manifest) -> Result<(), String> {
+        let timeout = manifest
+            .containers
+            .iter()
+            .map(|c| {
+                c.start_timeout.map_or(
+                    Duration::from_secs(quadlet::DEFAULT_START_TIMEOUT_SECS),
+                    |t| t.0,
+                )
+            })
+            .max()
+            .unwrap_or_default()
+            + HEALTH_MARGIN;
+        let services: Vec<String> = manifest
+            .containers
+            .iter()
+            .map(|c| quadlet::container_service(id, &c.name))
+            .collect();
+        // A container without a health check is active as soon as its
+        // process runs: it must also stay up for a moment to count.
+        let settle = if manifest.containers.iter().all(|c| c.health.is_some()) {
+            Duration::ZERO
+        } else {
+            self.settle
+        };
+        let start = Instant::now();
+        let mut up_since: Option<Instant> = None;
+        loop {
+            let units = self
+                .ctx
+                .systemd
+                .list_units_by_names(&services)
+                .await
+                .map_err(|e| e.to_string())?;
+            if units.iter().all(|u| u.active_state == ActiveState::Active) {
+                let since = *up_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= settle {
+                    return Ok(());
+                }
+            } else {
+                up_since = None;
+            }
+            if let Some(u) = units.iter().find(|u| failing(u)) {
+                return Err(if u.active_state == ActiveState::Failed {
+                    format!("{} failed", u.name)
+                } else {
+                    format!("{} exited and is being restarted", u.name)
+                });
+            }
+            if start.elapsed() > timeout {
+                return Err(format!(
+                    "not healthy after {} s ({})",
+                    timeout.as_secs(),
+                    units
+                        .iter()
+                        .map(|u| format!("{} {:?}/{}", u.name, u.active_state, u.sub_state))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            tokio::time::sleep(HEALTH_POLL).await;
+        }
+    }
+
+    /// The last log lines of each container of `id` that is not up, for
+    /// the error of a failed install.
+    async fn failure_logs(&self, id: &str, manifest: &Manifest, since: SystemTime) -> String {
+        use std::fmt::Write as _;
+        let services: Vec<(String, String)> = manifest
+            .containers
+            .iter()
+            .map(|c| (c.name.clone(), quadlet::container_service(id, &c.name)))
+            .collect();
+        let names: Vec<String> = services.iter().map(|(_, s)| s.clone()).collect();
+        let units = self
+            .ctx
+            .systemd
+            .list_units_by_names(&names)
+            .await
+            .unwrap_or_default();
+        let mut out = String::new();
+        for (container, service) in &services {
+            let up = units
+                .iter()
+                .any(|u| &u.name == service && u.active_state == ActiveState::Active);
+            if up {
+                continue;
+            }
+            let lines = self
+                .journal
+                .last_lines(
+                    service,
+                    &quadlet::container_name(id, container),
+                    Some(since),
+                    FAILURE_LOG_LINES,
+                )
+                .await;
+            if lines.is_empty() {
+                continue;
+            }
+            let _ = write!(
+                out,
+                " Last log lines of container {container} ({service}):\n{}\n",
+                lines
+                    .iter()
+                    .map(|l| format!("  | {l}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+        out
+    }
+
+    // ----- uninstalls -------------------------------------------------
+
+    /// `package.uninstall`.
+    pub async fn uninstall(
+        &self,
+        id: &str,
+        keep_data: bool,
+        events: Option<&Events>,
+    ) -> Result<m::UninstallResult, ApiError> {
+        check_id(id)?;
+        let lock = self.app_lock(id);
+        let _guard = lock.lock().await;
+        let state = self.state().unwrap_or_default();
+        if !state.apps.contains_key(id) && !state.removing.contains_key(id) {
+            return Err(err(
+                ErrorCode::AppNotInstalled,
+                format!("{id} is not installed"),
+            ));
+        }
+        let desired = self.desired();
+        let dependants: Vec<&str> = desired
+            .apps()
+            .iter()
+            .filter(|(other, d)| {
+                other.as_str() != id
+                    && d.manifest
+                        .dependencies
+                        .iter()
+                        .any(|dep| dep.app == id && !dep.optional)
+            })
+            .map(|(other, _)| other.as_str())
+            .collect();
+        if !dependants.is_empty() {
+            return Err(err(
+                ErrorCode::HasDependants,
+                format!(
+                    "{} depend{} on {id}: uninstall {} first",
+                    dependants.join(", "),
+                    if dependants.len() == 1 { "s" } else { "" },
+                    if dependants.len() == 1 { "it" } else { "them" }
+                ),
+            ));
+        }
+        let progress = Progress::new(id, events);
+        let removed = self.remove(id, keep_data, &progress).await?;
+        progress.send(Phase::Done, format!("{id} uninstalled"));
+        Ok(m::UninstallResult {
+            id: id.to_owned(),
+            kept_data: keep_data,
+            removed,
+        })
+    }
+
+    /// Takes `id` out of the state, lets a pass stop and delete its units,
+    /// then removes what is left of it. The caller holds the app's lock.
+    async fn remove(
+        &self,
+        id: &str,
+        keep_data: bool,
+        progress: &Progress<'_>,
+    ) -> Result<Vec<String>, ApiError> {
+        progress.send(Phase::Stopping, format!("stopping {id}"));
+        self.edit_state(|s| {
+            s.apps.remove(id);
+            s.removing.insert(id.to_owned(), Removal { keep_data });
+            Ok(())
+        })
+        .await?;
+        let (_, report) = reconcile_latest(&self.ctx, || self.desired()).await;
+        let report = report.map_err(|e| err(ErrorCode::Systemd, e.to_string()))?;
+        if !report.orphan_errors.is_empty() {
+            return Err(err(
+                ErrorCode::Systemd,
+                format!(
+                    "could not stop every unit of {id}: {}; the daemon tries again in its next passes",
+                    report.orphan_errors.join("; ")
+                ),
+            ));
+        }
+        let mut removed: Vec<String> = report
+            .removed
+            .iter()
+            .filter_map(|p| p.file_name())
+            .map(|f| format!("unit {}", f.to_string_lossy()))
+            .collect();
+        progress.send(Phase::Removing, format!("removing what is left of {id}"));
+        removed.extend(self.clean_up(id, keep_data).await?);
+        self.edit_state(|s| {
+            s.removing.remove(id);
+            Ok(())
+        })
+        .await?;
+        tracing::info!(app = id, keep_data, "uninstalled");
+        Ok(removed)
+    }
+
+    /// Removes the containers, network, and (unless kept) the volumes,
+    /// secrets and data of an app whose units are gone. Idempotent.
+    async fn clean_up(&self, id: &str, keep_data: bool) -> Result<Vec<String>, ApiError> {
+        let podman = |e: PodmanError| err(ErrorCode::Podman, e.to_string());
+        let mut removed = Vec::new();
+        let containers = self.ctx.podman.list_containers().await.map_err(podman)?;
+        for c in containers.iter().filter(|c| c.app == id) {
+            if self
+                .ctx
+                .podman
+                .remove_container(&c.name)
+                .await
+                .map_err(podman)?
+            {
+                removed.push(format!("container {}", c.name));
+            }
+        }
+        let network = format!("archipelago-{id}");
+        if self
+            .ctx
+            .podman
+            .remove_network(&network)
+            .await
+            .map_err(podman)?
+        {
+            removed.push(format!("network {network}"));
+        }
+        let installed = self.layout().installed_manifest(id);
+        let manifest = manifest::load(&installed, Strictness::Local).ok();
+        // A unit that failed stays in the manager's memory, as not-found
+        // and failed, after its file is gone: forget it.
+        if let Some(m) = &manifest {
+            let mut units: Vec<String> = m
+                .containers
+                .iter()
+                .map(|c| quadlet::container_service(id, &c.name))
+                .collect();
+            units.extend(
+                m.volumes
+                    .iter()
+                    .map(|v| format!("{id}_{}-volume.service", v.name)),
+            );
+            units.push(format!("{id}-network.service"));
+            for unit in units {
+                if self.ctx.systemd.reset_failed_unit(&unit).await.is_ok() {
+                    tracing::debug!(unit, "cleared a failed state");
+                }
+            }
+        }
+        if !keep_data {
+            // The volumes' names come from the manifest the app ran with.
+            if let Some(m) = &manifest {
+                for v in &m.volumes {
+                    let name = format!("{id}_{}", v.name);
+                    if self.ctx.podman.remove_volume(&name).await.map_err(podman)? {
+                        removed.push(format!("volume {name}"));
+                    }
+                }
+            }
+            if self.layout().app_secrets_dir(id).exists() {
+                self.ctx
+                    .secrets
+                    .remove_app(id)
+                    .map_err(|e| err(ErrorCode::Secret, e.to_string()))?;
+                removed.push("generated secrets".to_owned());
+            }
+            let data = self.layout().app_data_dir(id);
+            match std::fs::remove_dir_all(&data) {
+                Ok(()) => removed.push(format!("data {}", data.display())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(err(
+                        ErrorCode::Io,
+                        format!(
+                            "could not remove the data of {id} at {}: {e} (files written by a container user the daemon cannot delete: remove them with `podman unshare rm -rf {}`)",
+                            data.display(),
+                            data.display()
+                        ),
+                    ));
+                }
+            }
+            if let Some(dir) = installed.parent() {
+                match std::fs::remove_dir_all(dir) {
+                    Ok(()) | Err(_) => {}
+                }
+            }
+        }
+        fsutil::remove_if_exists(&self.layout().restart_pending_dir().join(id))
+            .map_err(|e| fs_error(&e))?;
+        Ok(removed)
+    }
+
+    // ----- run state --------------------------------------------------
+
+    /// `package.start`.
+    pub async fn start(&self, id: &str) -> Result<PackageStatus, ApiError> {
+        self.set_run(id, RunState::Running).await
+    }
+
+    /// `package.stop`.
+    pub async fn stop(&self, id: &str) -> Result<PackageStatus, ApiError> {
+        self.set_run(id, RunState::Stopped).await
+    }
+
+    async fn set_run(&self, id: &str, run: RunState) -> Result<PackageStatus, ApiError> {
+        check_id(id)?;
+        let lock = self.app_lock(id);
+        let _guard = lock.lock().await;
+        let manifest = self.installed(id)?;
+        if run == RunState::Stopped {
+            let desired = self.desired();
+            let running: Vec<&str> = desired
+                .apps()
+                .iter()
+                .filter(|(other, d)| {
+                    other.as_str() != id
+                        && d.effective_run == RunState::Running
+                        && d.manifest
+                            .dependencies
+                            .iter()
+                            .any(|dep| dep.app == id && !dep.optional)
+                })
+                .map(|(other, _)| other.as_str())
+                .collect();
+            if !running.is_empty() {
+                return Err(err(
+                    ErrorCode::HasDependants,
+                    format!(
+                        "{} need{} {id} running: stop {} first",
+                        running.join(", "),
+                        if running.len() == 1 { "s" } else { "" },
+                        if running.len() == 1 { "it" } else { "them" }
+                    ),
+                ));
+            }
+        }
+        self.edit_state(|s| {
+            if let Some(app) = s.apps.get_mut(id) {
+                app.run = run;
+            }
+            Ok(())
+        })
+        .await?;
+        let verb = if run == RunState::Running {
+            "start"
+        } else {
+            "stop"
+        };
+        self.pass_for(id)
+            .await
+            .map_err(|reason| err(ErrorCode::Systemd, format!("{verb} of {id}: {reason}")))?;
+        if run == RunState::Running {
+            self.wait_healthy(id, &manifest)
+                .await
+                .map_err(|reason| err(ErrorCode::Systemd, format!("{verb} of {id}: {reason}")))?;
+        }
+        self.status(id).await
+    }
+
+    /// `package.restart`: restarts each container, dependencies first, and
+    /// waits until healthy.
+    pub async fn restart(&self, id: &str) -> Result<PackageStatus, ApiError> {
+        check_id(id)?;
+        let lock = self.app_lock(id);
+        let _guard = lock.lock().await;
+        let manifest = self.installed(id)?;
+        let desired = self.desired();
+        if desired.apps().get(id).map(|d| d.effective_run) != Some(RunState::Running) {
+            return Err(err(
+                ErrorCode::Systemd,
+                format!("{id} is stopped: start it instead"),
+            ));
+        }
+        for c in &manifest.containers {
+            let unit = quadlet::container_service(id, &c.name);
+            self.ctx
+                .systemd
+                .restart_unit(&unit)
+                .await
+                .map_err(|e| err(ErrorCode::Systemd, e.to_string()))?;
+        }
+        self.wait_healthy(id, &manifest)
+            .await
+            .map_err(|reason| err(ErrorCode::Systemd, format!("restart of {id}: {reason}")))?;
+        self.status(id).await
+    }
+
+    /// The manifest of an installed app, or why there is none.
+    fn installed(&self, id: &str) -> Result<Manifest, ApiError> {
+        let desired = self.desired();
+        if let Some(d) = desired.apps().get(id) {
+            return Ok(d.manifest.clone());
+        }
+        if let Some(reason) = desired.invalid().get(id) {
+            return Err(err(
+                ErrorCode::InvalidManifest,
+                format!("{id} is installed but its manifest is not valid: {reason}"),
+            ));
+        }
+        Err(err(
+            ErrorCode::AppNotInstalled,
+            format!("{id} is not installed"),
+        ))
+    }
+
+    // ----- observation ------------------------------------------------
+
+    /// `package.status`.
+    pub async fn status(&self, id: &str) -> Result<PackageStatus, ApiError> {
+        check_id(id)?;
+        let state = self.state().unwrap_or_default();
+        if !state.apps.contains_key(id) {
+            return Err(err(
+                ErrorCode::AppNotInstalled,
+                format!("{id} is not installed"),
+            ));
+        }
+        let mut all = self.statuses(&state, Some(id)).await?;
+        all.pop()
+            .ok_or_else(|| err(ErrorCode::AppNotInstalled, format!("{id} is not installed")))
+    }
+
+    /// `package.list`.
+    pub async fn list(&self) -> Result<Vec<PackageStatus>, ApiError> {
+        let state = self.state().unwrap_or_default();
+        self.statuses(&state, None).await
+    }
+
+    /// The status of every installed app (or of `only`), with one call to
+    /// systemd.
+    async fn statuses(
+        &self,
+        state: &NodeState,
+        only: Option<&str>,
+    ) -> Result<Vec<PackageStatus>, ApiError> {
+        let desired = self.desired();
+        let ids: Vec<&AppId> = state
+            .apps
+            .keys()
+            .filter(|id| only.is_none_or(|o| o == id.as_str()))
+            .collect();
+        let services: Vec<String> = ids
+            .iter()
+            .filter_map(|id| desired.apps().get(*id))
+            .flat_map(|d| d.containers.iter().map(|c| c.service.clone()))
+            .collect();
+        let units: HashMap<String, UnitState> = self
+            .ctx
+            .systemd
+            .list_units_by_names(&services)
+            .await
+            .map_err(|e| err(ErrorCode::Systemd, e.to_string()))?
+            .into_iter()
+            .map(|u| (u.name.clone(), u))
+            .collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let installed = &state.apps[id];
+            let Some(d) = desired.apps().get(id) else {
+                out.push(PackageStatus {
+                    id: id.clone(),
+                    name: id.clone(),
+                    version: installed.version.clone(),
+                    run: installed.run,
+                    health: Health::Unknown,
+                    containers: Vec::new(),
+                    ui: None,
+                    problem: desired.invalid().get(id).cloned(),
+                });
+                continue;
+            };
+            let containers: Vec<ContainerStatus> = d
+                .manifest
+                .containers
+                .iter()
+                .zip(&d.containers)
+                .map(|(c, planned)| {
+                    let unit = units.get(&planned.service);
+                    ContainerStatus {
+                        name: c.name.clone(),
+                        unit: planned.service.clone(),
+                        active_state: unit.map_or(ActiveState::Unknown, |u| u.active_state),
+                        sub_state: unit
+                            .map_or_else(|| "unknown".to_owned(), |u| u.sub_state.clone()),
+                    }
+                })
+                .collect();
+            let (health, problem) = summarise(d.effective_run, &containers);
+            out.push(PackageStatus {
+                id: id.clone(),
+                name: d.manifest.name.clone(),
+                version: d.manifest.version.clone(),
+                run: installed.run,
+                health,
+                containers,
+                ui: d.manifest.ui.as_ref().map(|u| UiLink {
+                    scheme: match u.scheme {
+                        manifest::UiScheme::Http => "http".to_owned(),
+                        manifest::UiScheme::Https => "https".to_owned(),
+                    },
+                    port: u.port,
+                    path: u.path.clone(),
+                }),
+                problem,
+            });
+        }
+        Ok(out)
+    }
+
+    /// `package.logs`.
+    pub async fn logs(
+        &self,
+        p: &LogsParams,
+        events: Option<&Events>,
+    ) -> Result<m::LogsResult, ApiError> {
+        check_id(&p.id)?;
+        let manifest = self.installed(&p.id)?;
+        if let Some(c) = &p.container {
+            if !manifest.containers.iter().any(|x| &x.name == c) {
+                return Err(err(
+                    ErrorCode::InvalidParams,
+                    format!(
+                        "{} has no container `{c}` (it has: {})",
+                        p.id,
+                        manifest
+                            .containers
+                            .iter()
+                            .map(|x| x.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        }
+        let lines = usize::try_from(p.lines.min(LogsParams::MAX_LINES)).unwrap_or(100);
+        let containers: Vec<&str> = manifest
+            .containers
+            .iter()
+            .map(|c| c.name.as_str())
+            .filter(|c| p.container.as_deref().is_none_or(|want| want == *c))
+            .collect();
+        if let (true, Some(events)) = (p.follow, events) {
+            self.follow(&p.id, &containers, lines, events).await;
+            return Ok(m::LogsResult { lines: Vec::new() });
+        }
+        let mut out = Vec::new();
+        for c in containers {
+            let name = quadlet::container_name(&p.id, c);
+            match self.ctx.podman.logs(&name, lines).await {
+                Ok(got) => out.extend(got.into_iter().map(|l| entry(c, l))),
+                Err(PodmanError::NotFound(_)) => {
+                    // Stopped: podman removed the container, the journal
+                    // kept its output.
+                    let unit = quadlet::container_service(&p.id, c);
+                    let lines = self.journal.last_lines(&unit, &name, None, lines).await;
+                    out.extend(lines.into_iter().map(|text| LogEntry {
+                        container: c.to_owned(),
+                        stream: "journal".to_owned(),
+                        text,
+                    }));
+                }
+                Err(e) => return Err(err(ErrorCode::Podman, e.to_string())),
+            }
+        }
+        Ok(m::LogsResult { lines: out })
+    }
+
+    /// Streams the containers' logs until every one ends or the client
+    /// goes away.
+    async fn follow(&self, id: &str, containers: &[&str], lines: usize, events: &Events) {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, LogLine)>(256);
+        let mut tasks = Vec::new();
+        for c in containers {
+            let (line_tx, mut line_rx) = tokio::sync::mpsc::channel::<LogLine>(256);
+            let name = quadlet::container_name(id, c);
+            let tx = tx.clone();
+            let c = (*c).to_owned();
+            tasks.push(async move {
+                let forward = async {
+                    while let Some(l) = line_rx.recv().await {
+                        if tx.send((c.clone(), l)).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                let (result, ()) =
+                    tokio::join!(self.ctx.podman.follow_logs(&name, lines, line_tx), forward);
+                if let Err(e) = result {
+                    tracing::debug!(container = %name, "log follow ended: {e}");
+                }
+            });
+        }
+        drop(tx);
+        let all = futures_lite::future::zip(
+            async {
+                for t in tasks {
+                    t.await;
+                }
+            },
+            async {
+                loop {
+                    tokio::select! {
+                        got = rx.recv() => {
+                            let Some((c, l)) = got else { break };
+                            if events.send(StreamEvent::Log(entry(&c, l))).await.is_err() {
+                                break;
+                            }
+                        }
+                        () = events.closed() => break,
+                    }
+                }
+            },
+        );
+        // The followers run concurrently only if polled together; a closed
+        // client ends the forwarding, and dropping `all` ends the rest.
+        tokio::select! {
+            _ = all => {}
+            () = events.closed() => {}
+        }
+    }
+
+    /// `package.stats`.
+    pub async fn stats(&self, id: &str) -> Result<m::StatsResult, ApiError> {
+        check_id(id)?;
+        let manifest = self.installed(id)?;
+        let mut out = Vec::new();
+        for c in &manifest.containers {
+            let name = quadlet::container_name(id, &c.name);
+            match self.ctx.podman.stats(&name).await {
+                Ok(s) => out.push(ContainerStatsEntry {
+                    container: c.name.clone(),
+                    cpu_percent: s.cpu_percent,
+                    memory_bytes: s.mem_usage_bytes,
+                    memory_limit_bytes: s.mem_limit_bytes,
+                }),
+                Err(PodmanError::NotFound(_)) => {}
+                Err(e) => return Err(err(ErrorCode::Podman, e.to_string())),
+            }
+        }
+        Ok(m::StatsResult { containers: out })
+    }
+
+    /// `catalog.list`: the node's catalog, with what is installed.
+    pub fn catalog(&self) -> Result<Vec<CatalogApp>, ApiError> {
+        let dir = &self.layout().catalog_dir;
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(fs_error(&FsError::new("list", dir, e))),
+        };
+        let state = self.state().unwrap_or_default();
+        let mut ids: Vec<String> = entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| is_valid_app_id(n))
+            .collect();
+        ids.sort();
+        let mut out = Vec::new();
+        for id in ids {
+            let file = self.layout().catalog_manifest(&id);
+            match manifest::load(&file, self.strictness) {
+                Ok(m) if m.id == id => out.push(CatalogApp {
+                    installed: state.apps.get(&id).map(|a| a.version.clone()),
+                    id,
+                    name: m.name,
+                    version: m.version,
+                    description: m.description,
+                    category: category_name(m.category),
+                    icon: m.icon,
+                    dependencies: m
+                        .dependencies
+                        .iter()
+                        .filter(|d| !d.optional)
+                        .map(|d| d.app.clone())
+                        .collect(),
+                }),
+                Ok(m) => tracing::warn!(
+                    "catalog: {} has id `{}`, not `{id}`: left out",
+                    file.display(),
+                    m.id
+                ),
+                Err(e) => tracing::warn!("catalog: {id} left out: {e}"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// `node.info`.
+    pub async fn info(&self) -> Result<m::NodeInfoResult, ApiError> {
+        let apps = self.list().await.unwrap_or_default();
+        let count = |f: &dyn Fn(&PackageStatus) -> bool| {
+            u32::try_from(apps.iter().filter(|a| f(a)).count()).unwrap_or(u32::MAX)
+        };
+        Ok(m::NodeInfoResult {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            hostname: nodeinfo::hostname(),
+            uptime_secs: nodeinfo::uptime(),
+            disk: nodeinfo::disk(&self.layout().data_root),
+            memory: nodeinfo::memory(),
+            cpu: nodeinfo::cpu(),
+            apps_installed: count(&|_| true),
+            apps_running: count(&|a| a.health == Health::Healthy),
+            apps_failed: count(&|a| a.health == Health::Failed),
+        })
+    }
+
+    /// How long this service has been up.
+    pub fn running_for(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// The manifest's category as the catalog spells it.
+fn category_name(c: manifest::Category) -> String {
+    serde_json::to_value(c)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn entry(container: &str, l: LogLine) -> LogEntry {
+    LogEntry {
+        container: container.to_owned(),
+        stream: match l.stream {
+            LogStream::Stdout => "stdout",
+            LogStream::Stderr => "stderr",
+        }
+        .to_owned(),
+        text: l.text,
+    }
+}
+
+/// A unit that is down and will not come up by itself soon.
+fn failing(u: &UnitState) -> bool {
+    u.active_state == ActiveState::Failed || u.sub_state == "auto-restart"
+}
+
+/// An app's health from its containers' units and the run state it gets.
+pub fn summarise(run: RunState, containers: &[ContainerStatus]) -> (Health, Option<String>) {
+    let state = |c: &ContainerStatus| c.active_state;
+    if let Some(c) = containers
+        .iter()
+        .find(|c| c.active_state == ActiveState::Failed || c.sub_state == "auto-restart")
+    {
+        return (
+            Health::Failed,
+            Some(format!("container {} failed ({})", c.name, c.sub_state)),
+        );
+    }
+    match run {
+        RunState::Running => {
+            if containers.iter().all(|c| state(c) == ActiveState::Active) {
+                (Health::Healthy, None)
+            } else if containers
+                .iter()
+                .any(|c| matches!(state(c), ActiveState::Activating | ActiveState::Reloading))
+            {
+                (Health::Starting, None)
+            } else if let Some(c) = containers.iter().find(|c| state(c) == ActiveState::Unknown) {
+                (
+                    Health::Unknown,
+                    Some(format!("the state of {} is unknown", c.unit)),
+                )
+            } else {
+                let down: Vec<&str> = containers
+                    .iter()
+                    .filter(|c| state(c) != ActiveState::Active)
+                    .map(|c| c.name.as_str())
+                    .collect();
+                (
+                    Health::Failed,
+                    Some(format!("not running: {}", down.join(", "))),
+                )
+            }
+        }
+        RunState::Stopped => {
+            if containers
+                .iter()
+                .all(|c| matches!(state(c), ActiveState::Inactive | ActiveState::Unknown))
+            {
+                (Health::Stopped, None)
+            } else {
+                (Health::Starting, Some("stopping".to_owned()))
+            }
+        }
+    }
+}
+
+/// App ids arrive from the network: anything else is refused before it
+/// can become a path.
+fn check_id(id: &str) -> Result<(), ApiError> {
+    if is_valid_app_id(id) {
+        Ok(())
+    } else {
+        Err(err(
+            ErrorCode::InvalidParams,
+            format!(
+                "{id:?} is not an app id (lowercase letters and digits in dash-separated words, starting with a letter, at most 40 characters)"
+            ),
+        ))
+    }
+}
+
+/// Sends an operation's progress, never waiting for a slow client.
+struct Progress<'a> {
+    id: &'a str,
+    events: Option<&'a Events>,
+    images: Mutex<(u32, u32)>,
+}
+
+impl<'a> Progress<'a> {
+    fn new(id: &'a str, events: Option<&'a Events>) -> Self {
+        Self {
+            id,
+            events,
+            images: Mutex::new((0, 0)),
+        }
+    }
+
+    fn emit(&self, p: InstallProgress) {
+        if let Some(events) = self.events {
+            // A full queue drops a progress line, never the operation.
+            let _ = events.try_send(StreamEvent::Progress(p));
+        }
+    }
+
+    fn send(&self, phase: Phase, message: String) {
+        let (done, total) = *self.images.lock().unwrap_or_else(PoisonError::into_inner);
+        self.emit(InstallProgress {
+            id: self.id.to_owned(),
+            phase,
+            image: None,
+            images_done: done,
+            images_total: total,
+            blobs_seen: 0,
+            message,
+        });
+    }
+
+    fn pulling(&self, image: &str, done: u32, total: u32, blobs: u32, message: String) {
+        *self.images.lock().unwrap_or_else(PoisonError::into_inner) = (done, total);
+        self.emit(InstallProgress {
+            id: self.id.to_owned(),
+            phase: Phase::Pulling,
+            image: Some(image.to_owned()),
+            images_done: done,
+            images_total: total,
+            blobs_seen: blobs,
+            message,
+        });
+    }
+}
+
+/// Parses a method's parameters; `null` stands for `{}`.
+fn params<M: Method>(value: Value) -> Result<M::Params, ApiError> {
+    let value = if value.is_null() {
+        Value::Object(serde_json::Map::new())
+    } else {
+        value
+    };
+    serde_json::from_value(value).map_err(|e| {
+        err(
+            ErrorCode::InvalidParams,
+            format!("invalid params for {}: {e}", M::NAME),
+        )
+    })
+}
+
+fn to_value(v: &impl serde::Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| internal(&e))
+}
+
+impl<S: SystemdManager + 'static, P: PodmanApi + 'static> Handler for NodeService<S, P> {
+    async fn call(
+        &self,
+        method: &str,
+        params_value: Value,
+        events: Option<Events>,
+    ) -> Result<Value, ApiError> {
+        let events = events.as_ref();
+        match method {
+            m::NodeInfo::NAME => {
+                params::<m::NodeInfo>(params_value)?;
+                to_value(&self.info().await?)
+            }
+            m::CatalogList::NAME => {
+                let Empty {} = params::<m::CatalogList>(params_value)?;
+                to_value(&m::CatalogListResult {
+                    apps: self.catalog()?,
+                })
+            }
+            m::PackageInstall::NAME => {
+                let AppParams { id } = params::<m::PackageInstall>(params_value)?;
+                to_value(&self.install(&id, events).await?)
+            }
+            m::PackageStart::NAME => {
+                let AppParams { id } = params::<m::PackageStart>(params_value)?;
+                to_value(&self.start(&id).await?)
+            }
+            m::PackageStop::NAME => {
+                let AppParams { id } = params::<m::PackageStop>(params_value)?;
+                to_value(&self.stop(&id).await?)
+            }
+            m::PackageRestart::NAME => {
+                let AppParams { id } = params::<m::PackageRestart>(params_value)?;
+                to_value(&self.restart(&id).await?)
+            }
+            m::PackageUninstall::NAME => {
+                let UninstallParams { id, keep_data } =
+                    params::<m::PackageUninstall>(params_value)?;
+                to_value(&self.uninstall(&id, keep_data, events).await?)
+            }
+            m::PackageStatusMethod::NAME => {
+                let AppParams { id } = params::<m::PackageStatusMethod>(params_value)?;
+                to_value(&self.status(&id).await?)
+            }
+            m::PackageList::NAME => {
+                params::<m::PackageList>(params_value)?;
+                to_value(&m::PackageListResult {
+                    apps: self.list().await?,
+                })
+            }
+            m::PackageLogs::NAME => {
+                let p = params::<m::PackageLogs>(params_value)?;
+                to_value(&self.logs(&p, events).await?)
+            }
+            m::PackageStats::NAME => {
+                let AppParams { id } = params::<m::PackageStats>(params_value)?;
+                to_value(&self.stats(&id).await?)
+            }
+            other => Err(err(
+                ErrorCode::MethodNotFound,
+                format!("no method `{other}`"),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(name: &str, active: ActiveState, sub: &str) -> ContainerStatus {
+        ContainerStatus {
+            name: name.into(),
+            unit: format!("app_{name}.service"),
+            active_state: active,
+            sub_state: sub.into(),
+        }
+    }
+
+    #[test]
+    fn health_sums_up_the_containers() {
+        use ActiveState::{Activating, Active, Failed, Inactive};
+        let run = RunState::Running;
+        assert_eq!(
+            summarise(run, &[c("a", Active, "running")]).0,
+            Health::Healthy
+        );
+        assert_eq!(
+            summarise(
+                run,
+                &[c("a", Active, "running"), c("b", Activating, "start")]
+            )
+            .0,
+            Health::Starting
+        );
+        let (h, why) = summarise(run, &[c("a", Active, "running"), c("b", Failed, "failed")]);
+        assert_eq!(h, Health::Failed);
+        assert!(why.unwrap().contains("container b failed"));
+        assert_eq!(
+            summarise(run, &[c("a", Activating, "auto-restart")]).0,
+            Health::Failed
+        );
+        assert_eq!(
+            summarise(run, &[c("a", Inactive, "dead")]).0,
+            Health::Failed
+        );
+        assert_eq!(
+            summarise(RunState::Stopped, &[c("a", Inactive, "dead")]).0,
+            Health::Stopped
+        );
+    }
+
+    #[test]
+    fn ids_from_the_network_are_checked() {
+        assert!(check_id("hello-web").is_ok());
+        for bad in ["../etc", "Hello", "", "a/b", "x".repeat(80).as_str()] {
+            assert_eq!(check_id(bad).unwrap_err().code, ErrorCode::InvalidParams);
+        }
+    }
+
+    #[test]
+    fn params_refuse_wrong_shapes_with_the_method_named() {
+        let e = params::<m::PackageInstall>(serde_json::json!({"id": 5})).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidParams);
+        assert!(e.message.contains("package.install"), "{}", e.message);
+        assert!(params::<m::PackageList>(Value::Null).is_ok());
+        assert!(params::<m::PackageList>(serde_json::json!({"x": 1})).is_err());
+    }
+}

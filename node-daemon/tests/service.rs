@@ -1,0 +1,360 @@
+//! The API's operations against the recording fake node: an install pulls,
+//! writes the state, reconciles and waits for health; a failed install is
+//! undone; an uninstall removes what the app had (or keeps its data when
+//! asked); dependencies are enforced both ways; a second install of the same
+//! app joins the first. Real nodes prove the same in the lifecycle matrix.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use archipelago_api::methods::{Health, Phase};
+use archipelago_api::rpc::StreamEvent;
+use archipelago_api::{ErrorCode, RunState};
+use archipelagod::fake::{Call, FakeNode};
+use archipelagod::journal::Journal;
+use archipelagod::layout::Layout;
+use archipelagod::manifest::Strictness;
+use archipelagod::reconcile::Context;
+use archipelagod::secrets::SecretStore;
+use archipelagod::service::NodeService;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+const DIGEST: &str = "sha256:4b825dc642cb6eb9a060e54bf8d69288fbee4904e0b8f1e2b1b1e3a1c2d3e4f5";
+
+fn hello() -> String {
+    format!(
+        "id: hello
+name: Hello
+version: 1.0.0
+category: utilities
+containers:
+  - name: web
+    image: 10.99.0.1:5000/hello-web:1@{DIGEST}
+    ports: [{{container: 8080, host: 8080}}]
+ui:
+  port: 8080
+"
+    )
+}
+
+fn chain() -> String {
+    format!(
+        "id: chain
+name: Chain
+version: 1.0.0
+category: bitcoin
+volumes: [{{name: data}}]
+generated_secrets:
+  - {{name: rpc-password, kind: hex32}}
+containers:
+  - name: node
+    image: 10.99.0.1:5000/chain:1@{DIGEST}
+    ports: [{{container: 18443, host: 18443}}]
+    volumes: [{{volume: data, target: /data}}, {{path: conf, target: /conf}}]
+exports:
+  ports: {{rpc: {{container: node, port: 18443}}}}
+  secrets: [rpc-password]
+"
+    )
+}
+
+fn wallet() -> String {
+    format!(
+        "id: wallet
+name: Wallet
+version: 1.0.0
+category: lightning
+dependencies: [{{app: chain}}]
+containers:
+  - name: app
+    image: 10.99.0.1:5000/wallet:1@{DIGEST}
+    secrets:
+      - {{name: rpc-password, from: chain, env: RPC_PASSWORD}}
+    ports: [{{container: 8080, host: 18081}}]
+"
+    )
+}
+
+/// A journal that says the same lines for every unit.
+struct FixedJournal(Vec<String>);
+
+impl Journal for FixedJournal {
+    fn last_lines<'a>(
+        &'a self,
+        _unit: &'a str,
+        _container: &'a str,
+        _since: Option<std::time::SystemTime>,
+        _n: usize,
+    ) -> Pin<Box<dyn Future<Output = Vec<String>> + Send + 'a>> {
+        let lines = self.0.clone();
+        Box::pin(async move { lines })
+    }
+}
+
+struct Node {
+    _home: tempfile::TempDir,
+    fake: Arc<FakeNode>,
+    layout: Layout,
+    service: Arc<NodeService<Arc<FakeNode>, Arc<FakeNode>>>,
+}
+
+impl Node {
+    fn new() -> Self {
+        let home = tempfile::tempdir().unwrap();
+        let layout = Layout::under_home(home.path());
+        for (id, text) in [("hello", hello()), ("chain", chain()), ("wallet", wallet())] {
+            let file = layout.catalog_manifest(id);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        }
+        let fake = Arc::new(FakeNode::new(&layout.units_dir));
+        let secrets = SecretStore::new(layout.clone()).with_bcrypt_cost(4);
+        let ctx = Context::new(
+            layout.clone(),
+            Arc::clone(&fake),
+            Arc::clone(&fake),
+            secrets,
+        );
+        let service = Arc::new(
+            NodeService::new(
+                Arc::new(ctx),
+                Strictness::Catalog,
+                Arc::new(FixedJournal(vec!["boom: cannot open /data".into()])),
+            )
+            .with_settle(std::time::Duration::ZERO),
+        );
+        Self {
+            _home: home,
+            fake,
+            layout,
+            service,
+        }
+    }
+}
+
+fn phases(rx: &mut tokio::sync::mpsc::Receiver<StreamEvent>) -> Vec<Phase> {
+    let mut out = Vec::new();
+    while let Ok(StreamEvent::Progress(p)) = rx.try_recv() {
+        if out.last() != Some(&p.phase) {
+            out.push(p.phase);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn install_pulls_starts_and_reports_healthy_with_progress() {
+    let n = Node::new();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let status = n.service.install("hello", Some(&tx)).await.unwrap();
+    assert_eq!(status.health, Health::Healthy);
+    assert_eq!(status.run, RunState::Running);
+    assert_eq!(status.ui.unwrap().port, 8080);
+    assert!(
+        n.fake
+            .has_image(&format!("10.99.0.1:5000/hello-web:1@{DIGEST}"))
+    );
+    assert_eq!(
+        phases(&mut rx),
+        [
+            Phase::Validating,
+            Phase::Pulling,
+            Phase::Starting,
+            Phase::Healthy,
+            Phase::Done
+        ]
+    );
+    let state = n.service.state().unwrap();
+    assert_eq!(
+        state.apps["hello"].manifest,
+        n.layout.installed_manifest("hello")
+    );
+    assert!(n.layout.installed_manifest("hello").is_file());
+
+    // Installing again is refused; the list shows it.
+    let again = n.service.install("hello", None).await.unwrap_err();
+    assert_eq!(again.code, ErrorCode::AlreadyInstalled);
+    assert_eq!(n.service.list().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_before_anything_changes() {
+    let n = Node::new();
+    let e = n.service.install("nope", None).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::NotInCatalog);
+    let e = n.service.install("../../etc", None).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidParams);
+    let e = n.service.install("wallet", None).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::MissingDependency);
+    assert!(e.message.contains("install it first"), "{}", e.message);
+    let e = n.service.start("hello").await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::AppNotInstalled);
+    assert!(n.fake.mutations().is_empty(), "{:?}", n.fake.mutations());
+    assert!(!n.layout.state_file().exists());
+}
+
+#[tokio::test]
+async fn a_failed_pull_installs_nothing() {
+    let n = Node::new();
+    n.fake.fail_pull(
+        &format!("10.99.0.1:5000/hello-web:1@{DIGEST}"),
+        "connection refused",
+    );
+    let e = n.service.install("hello", None).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::InstallFailed);
+    assert!(e.message.contains("connection refused"), "{}", e.message);
+    assert!(n.service.state().unwrap_or_default().apps.is_empty());
+    assert!(!n.layout.installed_manifest("hello").exists());
+    assert_eq!(
+        n.fake.mutations(),
+        [Call::Pull(format!("10.99.0.1:5000/hello-web:1@{DIGEST}"))]
+    );
+}
+
+#[tokio::test]
+async fn a_failed_start_is_rolled_back_with_the_logs_in_the_error() {
+    let n = Node::new();
+    n.fake.fail_on_start("chain_node.service");
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let e = n.service.install("chain", Some(&tx)).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::InstallFailed);
+    assert!(e.message.contains("chain_node.service"), "{}", e.message);
+    assert!(
+        e.message.contains("boom: cannot open /data"),
+        "{}",
+        e.message
+    );
+    assert!(e.message.contains("undone"), "{}", e.message);
+    assert!(phases(&mut rx).contains(&Phase::RollingBack));
+    let state = n.service.state().unwrap();
+    assert!(state.apps.is_empty() && state.removing.is_empty());
+    let units: Vec<_> = std::fs::read_dir(&n.layout.units_dir)
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(units.is_empty(), "{units:?}");
+    assert!(!n.layout.app_secrets_dir("chain").exists());
+    assert!(!n.layout.app_data_dir("chain").exists());
+    assert!(
+        n.fake
+            .mutations()
+            .contains(&Call::RemoveVolume("chain_data".into()))
+    );
+}
+
+#[tokio::test]
+async fn dependencies_hold_both_ways() {
+    let n = Node::new();
+    n.service.install("chain", None).await.unwrap();
+    let wallet = n.service.install("wallet", None).await.unwrap();
+    assert_eq!(wallet.health, Health::Healthy);
+    let e = n.service.uninstall("chain", false, None).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::HasDependants);
+    let e = n.service.stop("chain").await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::HasDependants);
+    let stopped = n.service.stop("wallet").await.unwrap();
+    assert_eq!(stopped.health, Health::Stopped);
+    n.service.uninstall("wallet", false, None).await.unwrap();
+    n.service.uninstall("chain", false, None).await.unwrap();
+    assert!(n.service.list().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn uninstall_removes_everything_or_keeps_the_data_when_asked() {
+    let n = Node::new();
+    n.service.install("chain", None).await.unwrap();
+    let secret = n.layout.secret_file("chain", "rpc-password");
+    let first = std::fs::read_to_string(&secret).unwrap();
+    assert!(n.layout.app_data_dir("chain").join("conf").is_dir());
+
+    let kept = n.service.uninstall("chain", true, None).await.unwrap();
+    assert!(kept.kept_data);
+    assert!(secret.exists() && n.layout.app_data_dir("chain").exists());
+    assert!(
+        !n.fake
+            .mutations()
+            .contains(&Call::RemoveVolume("chain_data".into()))
+    );
+
+    // Reinstalled, it finds its secret again.
+    n.service.install("chain", None).await.unwrap();
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), first);
+
+    let gone = n.service.uninstall("chain", false, None).await.unwrap();
+    assert!(
+        gone.removed.iter().any(|r| r == "volume chain_data"),
+        "{:?}",
+        gone.removed
+    );
+    assert!(gone.removed.iter().any(|r| r == "generated secrets"));
+    assert!(!secret.exists() && !n.layout.app_data_dir("chain").exists());
+    let e = n.service.uninstall("chain", false, None).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::AppNotInstalled);
+
+    // Installed anew: a fresh secret.
+    n.service.install("chain", None).await.unwrap();
+    assert_ne!(std::fs::read_to_string(&secret).unwrap(), first);
+}
+
+#[tokio::test]
+async fn an_interrupted_uninstall_is_finished_by_the_next_pass() {
+    let n = Node::new();
+    n.service.install("chain", None).await.unwrap();
+    // A daemon killed right after recording the removal.
+    let mut state = n.service.state().unwrap();
+    state.apps.remove("chain");
+    state.removing.insert(
+        "chain".into(),
+        archipelagod::state::Removal { keep_data: false },
+    );
+    archipelagod::state::StateStore::new(n.layout.state_file())
+        .save(&state)
+        .unwrap();
+    assert!(n.service.refresh());
+    n.service.pass().await.unwrap();
+    let state = n.service.state().unwrap();
+    assert!(state.removing.is_empty() && state.apps.is_empty());
+    assert!(!n.layout.app_secrets_dir("chain").exists());
+    assert!(n.fake.container("chain_node").is_none());
+}
+
+#[tokio::test]
+async fn two_installs_of_one_app_make_one_install() {
+    let n = Node::new();
+    let (a, b) = tokio::join!(
+        n.service.install("hello", None),
+        n.service.install("hello", None)
+    );
+    assert_eq!(a.unwrap().health, Health::Healthy);
+    assert_eq!(b.unwrap().health, Health::Healthy);
+    let pulls = n
+        .fake
+        .mutations()
+        .iter()
+        .filter(|c| matches!(c, Call::Pull(_)))
+        .count();
+    assert_eq!(pulls, 1);
+}
+
+#[tokio::test]
+async fn stop_start_and_restart_go_through_the_state() {
+    let n = Node::new();
+    n.service.install("hello", None).await.unwrap();
+    let s = n.service.stop("hello").await.unwrap();
+    assert_eq!((s.run, s.health), (RunState::Stopped, Health::Stopped));
+    assert_eq!(
+        n.service.state().unwrap().apps["hello"].run,
+        RunState::Stopped
+    );
+    let e = n.service.restart("hello").await.unwrap_err();
+    assert!(e.message.contains("start it"), "{}", e.message);
+    let s = n.service.start("hello").await.unwrap();
+    assert_eq!(s.health, Health::Healthy);
+    n.fake.clear_calls();
+    n.service.restart("hello").await.unwrap();
+    assert_eq!(
+        n.fake.mutations(),
+        [Call::Restart("hello_web.service".into())]
+    );
+}
