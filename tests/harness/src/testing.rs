@@ -244,3 +244,205 @@ pub fn install_fixture_manifest(
         0o644,
     )
 }
+
+/// The Debian package of this build (`release/build-deb.sh --profile dev`,
+/// built once per test process): what a user installs.
+pub fn daemon_deb() -> Result<PathBuf> {
+    static DEB: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    DEB.get_or_init(|| {
+        let script = repo_root().join("release/build-deb.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .args(["--profile", "dev"])
+            .current_dir(repo_root())
+            .output()
+            .map_err(|e| format!("{}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "release/build-deb.sh failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let deb = stdout.lines().last().unwrap_or_default().trim();
+        let deb_path = Path::new(deb);
+        if deb_path.extension().is_some_and(|e| e == "deb") && deb_path.is_file() {
+            Ok(PathBuf::from(deb))
+        } else {
+            Err(format!("release/build-deb.sh named no .deb: {stdout}"))
+        }
+    })
+    .clone()
+    .map_err(HarnessError::Other)
+}
+
+/// The package's system unit.
+pub const DAEMON_UNIT: &str = "archipelagod.service";
+/// Where [`install_deb`] puts the package in a node while `dpkg` runs.
+const DEB_IN_NODE: &str = "/var/tmp/archipelagod.deb";
+/// How long the service may take to become active after `dpkg -i`.
+const DAEMON_START_LIMIT: Duration = Duration::from_secs(60);
+
+/// What installing the package on a node did and took.
+#[derive(Debug, Clone)]
+pub struct DebInstall {
+    /// `dpkg -i`'s output: its maintainer scripts print there (the
+    /// generated password on a first install).
+    pub dpkg: crate::node::ExecOutput,
+    /// `dpkg -i` alone.
+    pub dpkg_time: Duration,
+    /// From `dpkg -i` starting to `archipelagod.service` active.
+    pub to_active: Duration,
+    /// From `dpkg -i` starting to the API port accepting inside the node;
+    /// `None` when this build's daemon has no API yet
+    /// ([`daemon_has_api`]).
+    pub to_listening: Option<Duration>,
+}
+
+/// Installs this build's package on `node` the way a user does (`dpkg -i`
+/// as root in the node) and waits until `archipelagod.service` is active
+/// and, when the daemon has an API, its TLS port accepts.
+pub fn install_deb(node: &dyn Node) -> Result<()> {
+    install_deb_report(node).map(|_| ())
+}
+
+/// [`install_deb`], with `dpkg`'s output and the times it took.
+///
+/// `dpkg` runs in a transient unit of the node's systemd (`systemd-run
+/// --wait --pipe`), as from an administrator's shell: a process entered
+/// from outside the node is not in the node's cgroup tree, and logind
+/// refuses it some calls (`loginctl enable-linger`).
+pub fn install_deb_report(node: &dyn Node) -> Result<DebInstall> {
+    let bytes = std::fs::read(daemon_deb()?)?;
+    node.copy_in(&bytes, DEB_IN_NODE, RunAs::Root, 0o644)?;
+    let start = Instant::now();
+    let dpkg = node.exec(
+        RunAs::Root,
+        &[
+            "systemd-run",
+            "--quiet",
+            "--wait",
+            "--pipe",
+            "--collect",
+            "--",
+            "dpkg",
+            "-i",
+            DEB_IN_NODE,
+        ],
+    )?;
+    let dpkg_time = start.elapsed();
+    node.exec(RunAs::Root, &["rm", "-f", DEB_IN_NODE])?;
+    if !dpkg.success() {
+        return Err(HarnessError::Command {
+            cmd: format!("dpkg -i {DEB_IN_NODE} in {}", node.name()),
+            status: dpkg.status.to_string(),
+            stderr: format!("{}{}", dpkg.stdout, dpkg.stderr),
+        });
+    }
+    wait_daemon_active(node, start)?;
+    let to_active = start.elapsed();
+    let to_listening = if daemon_has_api(node)? {
+        wait_api_port(node)?;
+        Some(start.elapsed())
+    } else {
+        None
+    };
+    Ok(DebInstall {
+        dpkg,
+        dpkg_time,
+        to_active,
+        to_listening,
+    })
+}
+
+/// Whether the installed `archipelagod` has the API (its `pairing`
+/// command): then `archipelagod run` must listen on
+/// [`archipelago_api::rpc::DEFAULT_PORT`].
+pub fn daemon_has_api(node: &dyn Node) -> Result<bool> {
+    Ok(node
+        .exec(RunAs::Root, &["archipelagod", "help", "pairing"])?
+        .success())
+}
+
+/// Whether something accepts TCP connections on `port` of the node's
+/// loopback, from inside the node.
+pub fn node_port_accepts(node: &dyn Node, port: u16) -> Result<bool> {
+    let script = format!("exec 3<>/dev/tcp/127.0.0.1/{port}");
+    Ok(node.exec(RunAs::Root, &["bash", "-c", &script])?.success())
+}
+
+/// Waits until `archipelagod.service` is active, or fails with its status.
+fn wait_daemon_active(node: &dyn Node, since: Instant) -> Result<()> {
+    while since.elapsed() < DAEMON_START_LIMIT {
+        let out = node.exec(RunAs::Root, &["systemctl", "is-active", DAEMON_UNIT])?;
+        if out.stdout.trim() == "active" {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(HarnessError::Timeout {
+        what: format!("{DAEMON_UNIT} to be active on {}", node.name()),
+        after: DAEMON_START_LIMIT,
+        detail: Some(daemon_status(node)),
+    })
+}
+
+/// Waits until the API port accepts inside the node, or fails with the
+/// daemon's status.
+fn wait_api_port(node: &dyn Node) -> Result<()> {
+    let port = archipelago_api::rpc::DEFAULT_PORT;
+    let start = Instant::now();
+    while start.elapsed() < DAEMON_START_LIMIT {
+        if node_port_accepts(node, port)? {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(HarnessError::Timeout {
+        what: format!("archipelagod to accept on port {port} in {}", node.name()),
+        after: DAEMON_START_LIMIT,
+        detail: Some(daemon_status(node)),
+    })
+}
+
+/// `systemctl status` and the last journal lines of the daemon's service.
+pub fn daemon_status(node: &dyn Node) -> String {
+    let status = node
+        .exec(
+            RunAs::Root,
+            &[
+                "systemctl",
+                "status",
+                "--no-pager",
+                "--lines=40",
+                DAEMON_UNIT,
+            ],
+        )
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    status.trim().to_owned()
+}
+
+/// Sets the node's API password with `archipelagod init --reset
+/// --password-stdin`, run as the service user. The password never appears
+/// in a command line: it goes to a root-only file in the node, which the
+/// shell hands to `init` as its standard input and then deletes.
+pub fn set_node_password(node: &dyn Node, password: &str) -> Result<()> {
+    const FILE: &str = "/run/archipelago-test-password";
+    node.copy_in(format!("{password}\n").as_bytes(), FILE, RunAs::Root, 0o600)?;
+    let script = "runuser -u \"$2\" -- archipelagod init --reset --password-stdin < \"$1\"; \
+                  status=$?; rm -f \"$1\"; exit $status";
+    let out = node.exec(
+        RunAs::Root,
+        &["sh", "-c", script, "sh", FILE, crate::node::SERVICE_USER],
+    )?;
+    if out.success() {
+        Ok(())
+    } else {
+        Err(HarnessError::Command {
+            cmd: "archipelagod init --reset --password-stdin".to_owned(),
+            status: out.status.to_string(),
+            stderr: format!("{}{}", out.stdout, out.stderr),
+        })
+    }
+}

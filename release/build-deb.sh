@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Builds archipelagod and packs it as a Debian package:
+#
+#   bash release/build-deb.sh [--profile dev|release] [--out DIR]
+#
+# The package holds /usr/bin/archipelagod, its system unit
+# /usr/lib/systemd/system/archipelagod.service, and its docs; its
+# maintainer scripts (release/deb/) create the service user and start the
+# daemon. Prints the path of the .deb on its last line.
+#
+# Packed by dpkg-deb itself, not cargo-deb: dpkg-deb is on every Debian
+# machine, CI included, so nothing needs installing or compiling first, and
+# the package's files and control fields are all in this script and
+# release/deb/ for anyone to read.
+#
+# Honours CARGO_TARGET_DIR (and CARGO, the cargo that runs a test).
+# Default: --profile release, --out target/deb (under the target folder).
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+deb_src="$here/deb"
+cargo="${CARGO:-cargo}"
+profile=release
+out=
+
+usage() {
+  echo "usage: $0 [--profile dev|release] [--out DIR]" >&2
+  exit 2
+}
+while [ $# -gt 0 ]; do
+  case "$1" in
+  --profile) [ $# -ge 2 ] || usage; profile="$2"; shift 2 ;;
+  --out) [ $# -ge 2 ] || usage; out="$2"; shift 2 ;;
+  -h | --help) usage ;;
+  *) usage ;;
+  esac
+done
+case "$profile" in
+dev) profile_dir=debug ;;
+release) profile_dir=release ;;
+*) usage ;;
+esac
+log() { echo "build-deb: $*" >&2; }
+command -v dpkg-deb >/dev/null || { log "needs dpkg-deb (Debian's dpkg)"; exit 1; }
+
+cd "$root"
+# The target folder as cargo sees it (CARGO_TARGET_DIR, .cargo/config).
+metadata=$("$cargo" metadata --format-version 1 --no-deps)
+target_dir=$(printf '%s' "$metadata" | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+[ -n "$target_dir" ] || { log "cargo metadata named no target directory"; exit 1; }
+# The package's version: the workspace's, as cargo resolves it.
+version=$("$cargo" pkgid -p archipelagod | sed -n 's/.*[@#]\([0-9][^@#]*\)$/\1/p')
+[ -n "$version" ] || { log "no version for archipelagod from cargo pkgid"; exit 1; }
+homepage=$(sed -n 's/^repository *= *"\(.*\)"/\1/p' Cargo.toml | head -n1)
+arch=$(dpkg --print-architecture)
+out="${out:-$target_dir/deb}"
+
+log "cargo build --profile $profile -p archipelagod"
+locked=()
+[ "$profile" = release ] && locked=(--locked)
+"$cargo" build "${locked[@]}" --profile "$profile" -p archipelagod --bin archipelagod >&2
+bin="$target_dir/$profile_dir/archipelagod"
+[ -x "$bin" ] || { log "$bin is missing after the build"; exit 1; }
+
+stage=$(mktemp -d "${TMPDIR:-/tmp}/archipelagod-deb.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+pkg="$stage/pkg"
+doc="$pkg/usr/share/doc/archipelagod"
+install -d -m 0755 "$pkg/DEBIAN" "$pkg/usr/bin" "$pkg/usr/lib/systemd/system" "$doc"
+# Shipped without debug info, as Debian ships binaries (a dev build's is
+# ten times the size of the program).
+strip --strip-debug -o "$pkg/usr/bin/archipelagod" "$bin"
+chmod 0755 "$pkg/usr/bin/archipelagod"
+install -m 0644 "$deb_src/archipelagod.service" "$pkg/usr/lib/systemd/system/"
+install -m 0644 "$deb_src/README.md" "$doc/README.md"
+sed "s|@HOMEPAGE@|$homepage|" "$deb_src/copyright" >"$doc/copyright"
+chmod 0644 "$doc/copyright"
+for script in postinst prerm postrm; do
+  install -m 0755 "$deb_src/$script" "$pkg/DEBIAN/$script"
+done
+
+# The shared libraries the binary links, as package dependencies (what
+# dpkg-shlibdeps would say for a Rust program: glibc and libgcc only).
+glibc=$(objdump -T "$bin" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n1)
+shlibs="libc6 (>= ${glibc:-2.36})"
+for lib in $(objdump -p "$bin" | awk '$1 == "NEEDED" { print $2 }'); do
+  case "$lib" in
+  libc.so.6 | libm.so.6 | libdl.so.2 | libpthread.so.0 | librt.so.1 | ld-linux*) ;;
+  libgcc_s.so.1) shlibs="$shlibs, libgcc-s1" ;;
+  *) log "archipelagod links $lib: add its package to the Depends in $0"; exit 1 ;;
+  esac
+done
+
+installed_size=$(du -sk --exclude=DEBIAN "$pkg" | cut -f1)
+sed -e "s|@VERSION@|$version|" -e "s|@ARCH@|$arch|" -e "s|@HOMEPAGE@|$homepage|" \
+  -e "s|@INSTALLED_SIZE@|$installed_size|" -e "s|@SHLIBS_DEPENDS@|$shlibs|" \
+  "$deb_src/control.in" >"$pkg/DEBIAN/control"
+(cd "$pkg" && find usr -type f -print0 | sort -z | xargs -0 md5sum) >"$pkg/DEBIAN/md5sums"
+chmod 0644 "$pkg/DEBIAN/control" "$pkg/DEBIAN/md5sums"
+
+mkdir -p "$out"
+deb="$(cd "$out" && pwd)/archipelagod_${version}_${arch}.deb"
+# xz for releases (smallest download); gzip for dev builds (packs in a
+# fraction of the time, for tests that build it on every run).
+compress=(-Zxz)
+[ "$profile" = dev ] && compress=(-Zgzip -z6)
+dpkg-deb --root-owner-group "${compress[@]}" --build "$pkg" "$deb" >&2
+log "$(du -h "$deb" | cut -f1) archipelagod $version ($arch, $profile)"
+echo "$deb"
