@@ -1,0 +1,472 @@
+//! The lifecycle matrix: every fixture app taken through every state a user
+//! can put it in — install, stop, start, restart, a daemon restart, a node
+//! reboot, a reinstall, an uninstall — on a real node that runs the daemon
+//! from its `.deb`, driven through the API with the same client crate that
+//! `archy` and the desktop app use. Each cell checks what the node really
+//! did (container ids, unit files, volumes, secrets, data on disk), not only
+//! what the API says.
+//!
+//! [`Lab`] sets up one run: a network namespace, the local registry with
+//! the fixture images, an nspawn node with the `.deb` installed, its
+//! password set, the fixture manifests in its catalog, and a client pinned
+//! to the fingerprint `archipelagod pairing` prints. [`Matrix`] records
+//! each cell with its time and prints the app × state table.
+
+#![allow(clippy::print_stderr)]
+
+use anyhow::{Context as _, Result, bail, ensure};
+use archipelago_api::methods::{
+    AppParams, Health, PackageInstall, PackageList, PackageStatus, PackageStatusMethod, Phase,
+    UninstallParams,
+};
+use archipelago_api::rpc::{StreamEvent, parse_fingerprint};
+use archipelago_api::{ErrorCode, methods};
+use archipelago_client::{Client, ClientError};
+use archipelago_harness::fixtures::{self, BuiltImage};
+use archipelago_harness::network::TestNetwork;
+use archipelago_harness::node::{Node, RunAs};
+use archipelago_harness::nspawn::NspawnNode;
+use archipelago_harness::registry::Registry;
+use archipelago_harness::testing::{NODE_HOME, install_deb, rootfs, set_node_password};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// The run's registry, seen from a node.
+pub const REGISTRY: &str = "10.99.0.1:5000";
+/// The API port.
+pub const API_PORT: u16 = archipelago_api::rpc::DEFAULT_PORT;
+/// The fixture apps a catalog gets.
+pub const CATALOG: [&str; 5] = [
+    "hello-web",
+    "fixture-chain",
+    "fixture-wallet",
+    "fixture-broken-exit",
+    "fixture-broken-unhealthy",
+];
+const PASSWORD: &str = "matrix-password-1234";
+
+/// One run's network, registry and node with the daemon installed.
+#[derive(Debug)]
+pub struct Lab {
+    pub net: TestNetwork,
+    pub registry: Registry,
+    pub images: Vec<BuiltImage>,
+    node: Mutex<NspawnNode>,
+    pub fingerprint: [u8; 32],
+}
+
+impl Lab {
+    /// Everything a matrix run needs, from scratch.
+    pub fn start() -> Result<Self> {
+        let net = TestNetwork::create()?;
+        let registry = Registry::start(&net)?;
+        let images = fixtures::build_all(&net.dir().join("images"))?;
+        for i in &images {
+            registry.push_oci(&i.oci_dir, &i.tag, &format!("archipelago/{}", i.name))?;
+        }
+        let node = NspawnNode::boot_new(&net, rootfs()?, 1)?;
+        let t = Instant::now();
+        install_deb(&node)?;
+        eprintln!(
+            "figure: .deb installed and the daemon up in {:?}",
+            t.elapsed()
+        );
+        set_node_password(&node, PASSWORD)?;
+        for app in CATALOG {
+            let m = fixtures::load_manifest(app, &images, REGISTRY)?;
+            node.copy_in(
+                m.yaml.as_bytes(),
+                &format!("{NODE_HOME}/.local/share/archipelago/catalog/{app}/manifest.yml"),
+                RunAs::ServiceUser,
+                0o644,
+            )?;
+        }
+        // Pairing as a person does it: the node prints its fingerprint, the
+        // client sees the one the node presents, and they must agree.
+        let printed = pairing_fingerprint(&node)?;
+        let address = node.port(API_PORT).to_string();
+        let presented =
+            net.enter(|| runtime().block_on(archipelago_client::fetch_fingerprint(&address)))??;
+        ensure!(
+            printed == presented,
+            "`archipelagod pairing` printed another fingerprint than the node presents"
+        );
+        Ok(Self {
+            net,
+            registry,
+            images,
+            node: Mutex::new(node),
+            fingerprint: presented,
+        })
+    }
+
+    /// The node (a short-lived guard: never hold it across an await).
+    pub fn node(&self) -> MutexGuard<'_, NspawnNode> {
+        self.node.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The daemon's log on the node.
+    pub fn daemon_log(&self) -> String {
+        self.node()
+            .exec(
+                RunAs::Root,
+                &[
+                    "journalctl",
+                    "--no-pager",
+                    "-o",
+                    "cat",
+                    "-u",
+                    "archipelagod",
+                ],
+            )
+            .map(|o| o.stdout)
+            .unwrap_or_default()
+    }
+
+    /// A client pinned to the node's certificate, not logged in.
+    pub fn client(&self) -> Result<Client> {
+        let address = self.node().port(API_PORT).to_string();
+        Ok(Client::new(&address, self.fingerprint)?)
+    }
+
+    /// Runs `fut` to its end on a thread inside the run's network
+    /// namespace, on a runtime of its own: the client's connections are
+    /// made from there.
+    pub fn block_on<T: Send>(&self, fut: impl Future<Output = T> + Send) -> Result<T> {
+        Ok(self.net.enter(|| runtime().block_on(fut))?)
+    }
+
+    /// A client logged in with the node's password (call it inside
+    /// [`Lab::block_on`]).
+    pub async fn api(&self) -> Result<Api<'_>> {
+        let client = self.client()?;
+        client.login(PASSWORD).await?;
+        Ok(Api { lab: self, client })
+    }
+}
+
+/// A current-thread runtime for one thread inside the namespace.
+pub fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start a runtime: {e}");
+            std::process::abort()
+        }
+    }
+}
+
+/// The fingerprint `archipelagod pairing` prints on the node.
+pub fn pairing_fingerprint(node: &dyn Node) -> Result<[u8; 32]> {
+    let out = node.exec(
+        RunAs::ServiceUser,
+        &["archipelagod", "pairing", "--home", NODE_HOME],
+    )?;
+    ensure!(out.success(), "archipelagod pairing failed: {out:?}");
+    out.stdout
+        .split_whitespace()
+        .find_map(parse_fingerprint)
+        .with_context(|| format!("no fingerprint in `archipelagod pairing`:\n{}", out.stdout))
+}
+
+/// The API of the lab's node, logged in.
+#[derive(Debug)]
+pub struct Api<'a> {
+    pub lab: &'a Lab,
+    pub client: Client,
+}
+
+impl Api<'_> {
+    /// Installs `app`, streaming its progress; the phases seen and the
+    /// status.
+    pub async fn install(&self, app: &str) -> Result<(Vec<Phase>, PackageStatus), ClientError> {
+        let mut phases = Vec::new();
+        let status = self
+            .client
+            .call_streaming::<PackageInstall>(AppParams { id: app.into() }, |e| {
+                if let StreamEvent::Progress(p) = e {
+                    if phases.last() != Some(&p.phase) {
+                        phases.push(p.phase);
+                    }
+                }
+            })
+            .await?;
+        Ok((phases, status))
+    }
+
+    pub async fn uninstall(&self, app: &str, keep_data: bool) -> Result<methods::UninstallResult> {
+        Ok(self
+            .client
+            .call::<methods::PackageUninstall>(UninstallParams {
+                id: app.into(),
+                keep_data,
+            })
+            .await?)
+    }
+
+    pub async fn status(&self, app: &str) -> Result<PackageStatus, ClientError> {
+        self.client
+            .call::<PackageStatusMethod>(AppParams { id: app.into() })
+            .await
+    }
+
+    /// Waits until the API answers again (after a daemon restart or a
+    /// reboot) and `app` is healthy.
+    pub async fn wait_healthy(&self, app: &str, limit: Duration) -> Result<Duration> {
+        let start = Instant::now();
+        let mut last = String::new();
+        while start.elapsed() < limit {
+            match self.status(app).await {
+                Ok(s) if s.health == Health::Healthy => return Ok(start.elapsed()),
+                Ok(s) => last = format!("{:?}: {:?}", s.health, s.problem),
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        bail!("{app} not healthy after {limit:?}: {last}")
+    }
+
+    /// Waits until the API answers a call at all.
+    pub async fn wait_api(&self, limit: Duration) -> Result<Duration> {
+        let start = Instant::now();
+        loop {
+            match self.client.call::<PackageList>(methods::Empty {}).await {
+                Ok(_) => return Ok(start.elapsed()),
+                Err(e) if start.elapsed() > limit => bail!("the API did not come back: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+}
+
+/// Runs `argv` in the node as the service user; its stdout, or an error.
+pub fn user(node: &dyn Node, argv: &[&str]) -> Result<String> {
+    let out = node.exec(RunAs::ServiceUser, argv)?;
+    ensure!(out.success(), "`{}` failed: {out:?}", argv.join(" "));
+    Ok(out.stdout)
+}
+
+/// Runs `argv` in the node as root; its stdout, or an error.
+pub fn root(node: &dyn Node, argv: &[&str]) -> Result<String> {
+    let out = node.exec(RunAs::Root, argv)?;
+    ensure!(out.success(), "`{}` failed: {out:?}", argv.join(" "));
+    Ok(out.stdout)
+}
+
+/// `<id> <started at>` of each container of `app`, sorted by name.
+pub fn containers(node: &dyn Node, app: &str) -> Result<Vec<String>> {
+    let out = user(
+        node,
+        &[
+            "podman",
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=io.archipelago.app={app}"),
+            "--format",
+            "{{.Names}} {{.ID}} {{.CreatedAt}} {{.State}}",
+        ],
+    )?;
+    let mut v: Vec<String> = out.lines().map(str::to_owned).collect();
+    v.sort();
+    Ok(v)
+}
+
+/// What of `app` is left on the node; empty when nothing is.
+pub fn leftovers(node: &dyn Node, app: &str) -> Result<Vec<String>> {
+    let mut left = Vec::new();
+    let units = user(
+        node,
+        &[
+            "ls",
+            "-1",
+            &format!("{NODE_HOME}/.config/containers/systemd"),
+        ],
+    )
+    .unwrap_or_default();
+    for f in units.lines() {
+        if f.starts_with(&format!("{app}_")) || f == format!("{app}.network") {
+            left.push(format!("unit file {f}"));
+        }
+    }
+    let label = format!("label=io.archipelago.app={app}");
+    for (what, argv) in [
+        (
+            "container",
+            vec!["podman", "ps", "-a", "-q", "--filter", &label],
+        ),
+        (
+            "volume",
+            vec!["podman", "volume", "ls", "-q", "--filter", &label],
+        ),
+        (
+            "network",
+            vec!["podman", "network", "ls", "-q", "--filter", &label],
+        ),
+    ] {
+        for l in user(node, &argv)?.lines() {
+            left.push(format!("{what} {l}"));
+        }
+    }
+    let share = format!("{NODE_HOME}/.local/share/archipelago");
+    for dir in [
+        format!("{share}/secrets/{app}"),
+        format!("{share}/apps/{app}"),
+        format!("{share}/installed/{app}"),
+    ] {
+        if node.exec(RunAs::Root, &["test", "-e", &dir])?.success() {
+            left.push(dir);
+        }
+    }
+    let loaded = user(
+        node,
+        &[
+            "systemctl",
+            "--user",
+            "list-units",
+            "--all",
+            "--plain",
+            "--no-legend",
+            &format!("{app}_*"),
+            &format!("{app}-network.service"),
+        ],
+    )?;
+    for l in loaded.lines().filter(|l| !l.trim().is_empty()) {
+        left.push(format!("unit {l}"));
+    }
+    Ok(left)
+}
+
+/// One cell's outcome.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    pub ok: bool,
+    pub took: Duration,
+    pub detail: String,
+}
+
+/// The app × state table of a run.
+#[derive(Debug, Default)]
+pub struct Matrix {
+    /// In the order cells were first recorded.
+    pub states: Vec<String>,
+    pub apps: Vec<String>,
+    pub cells: BTreeMap<(String, String), Vec<Cell>>,
+}
+
+impl Matrix {
+    /// Times `f` as the cell (app, state), records it, and passes its
+    /// result on.
+    pub async fn cell<T>(
+        &mut self,
+        app: &str,
+        state: &str,
+        f: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        eprintln!("matrix: {app} / {state} …");
+        let start = Instant::now();
+        let result = f.await;
+        let took = start.elapsed();
+        self.record(
+            app,
+            state,
+            result.is_ok(),
+            took,
+            match &result {
+                Ok(_) => String::new(),
+                Err(e) => format!("{e:#}"),
+            },
+        );
+        eprintln!(
+            "matrix: {app} / {state}: {} in {took:.2?}",
+            if result.is_ok() { "ok" } else { "FAILED" }
+        );
+        result.with_context(|| format!("{app} / {state}"))
+    }
+
+    /// Records a cell measured elsewhere.
+    pub fn record(&mut self, app: &str, state: &str, ok: bool, took: Duration, detail: String) {
+        if !self.states.iter().any(|s| s == state) {
+            self.states.push(state.to_owned());
+        }
+        if !self.apps.iter().any(|a| a == app) {
+            self.apps.push(app.to_owned());
+        }
+        self.cells
+            .entry((app.to_owned(), state.to_owned()))
+            .or_default()
+            .push(Cell { ok, took, detail });
+    }
+
+    /// Whether every recorded cell passed.
+    pub fn green(&self) -> bool {
+        self.cells.values().flatten().all(|c| c.ok)
+    }
+
+    /// The table in Markdown: per cell ✔ or ✘, passes/runs and the median
+    /// time.
+    pub fn markdown(&self) -> String {
+        let mut out = String::from("| state |");
+        for app in &self.apps {
+            let _ = write!(out, " {app} |");
+        }
+        out.push_str("\n|---|");
+        for _ in &self.apps {
+            out.push_str("---|");
+        }
+        out.push('\n');
+        for state in &self.states {
+            let _ = write!(out, "| {state} |");
+            for app in &self.apps {
+                match self.cells.get(&(app.clone(), state.clone())) {
+                    Some(runs) => {
+                        let ok = runs.iter().filter(|c| c.ok).count();
+                        let mut times: Vec<Duration> = runs.iter().map(|c| c.took).collect();
+                        times.sort();
+                        let median = times[times.len() / 2];
+                        let mark = if ok == runs.len() { "✔" } else { "✘" };
+                        let _ = write!(out, " {mark} {ok}/{} ({median:.1?}) |", runs.len());
+                    }
+                    None => out.push_str(" – |"),
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The failed cells with their reasons.
+    pub fn failures(&self) -> Vec<String> {
+        self.cells
+            .iter()
+            .flat_map(|((app, state), runs)| {
+                runs.iter()
+                    .filter(|c| !c.ok)
+                    .map(move |c| format!("{app} / {state}: {}", c.detail))
+            })
+            .collect()
+    }
+}
+
+/// How many times the matrix runs (`ARCHY_ITERATIONS`, default 1).
+pub fn iterations() -> Result<u32> {
+    match std::env::var("ARCHY_ITERATIONS") {
+        Ok(v) => v
+            .parse()
+            .ok()
+            .filter(|n| *n >= 1)
+            .with_context(|| format!("ARCHY_ITERATIONS={v:?} is not a number ≥ 1")),
+        Err(_) => Ok(1),
+    }
+}
+
+/// Whether an error is the API's `code`.
+pub fn is_code(e: &ClientError, code: ErrorCode) -> bool {
+    e.code() == Some(code)
+}

@@ -1,0 +1,528 @@
+//! The lifecycle matrix on a real nspawn node running the daemon from its
+//! `.deb`: every fixture app through install → healthy → reachable → stop →
+//! start → restart → daemon restart → node reboot → reinstall → uninstall,
+//! `ARCHY_ITERATIONS` times (default 1), then the cases that need doing
+//! once: an app installed before its dependency, apps that fail to start,
+//! the daemon killed mid-install, a hand-edited unit file and a deleted
+//! secret. Prints the app × state table; any red cell fails the test.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)]
+
+use anyhow::{Context as _, Result, bail, ensure};
+use archipelago_api::ErrorCode;
+use archipelago_api::methods::{
+    AppParams, Health, PackageRestart, PackageStart, PackageStop, Phase,
+};
+use archipelago_api::rpc::StreamEvent;
+use archipelago_harness::fixtures::HELLO_PAGE;
+use archipelago_harness::node::{Node, RunAs};
+use archipelago_harness::testing::{NODE_HOME, nothing_left, serial};
+use archipelago_lifecycle::{
+    Api, Lab, Matrix, containers, is_code, iterations, leftovers, root, user,
+};
+use std::time::{Duration, Instant};
+
+const HELLO: &str = "hello-web";
+const CHAIN: &str = "fixture-chain";
+const WALLET: &str = "fixture-wallet";
+/// Install order (dependencies first).
+const APPS: [&str; 3] = [HELLO, CHAIN, WALLET];
+/// How long a daemon restart or a reboot may take to give healthy apps.
+const COMEBACK: Duration = Duration::from_secs(120);
+
+#[test]
+fn lifecycle_matrix_on_an_nspawn_node() {
+    let _one = serial();
+    let n = iterations().unwrap();
+    let mut matrix = Matrix::default();
+    let wall = Instant::now();
+    {
+        let lab = Lab::start().unwrap();
+        let result = lab.block_on(run(&lab, n, &mut matrix)).unwrap();
+        if let Err(e) = &result {
+            eprintln!("--- daemon log:\n{}", lab.daemon_log());
+            eprintln!("matrix stopped at: {e:#}");
+        }
+    }
+    eprintln!(
+        "\nlifecycle matrix, {n} iteration(s), wall time {:.1?}:\n\n{}",
+        wall.elapsed(),
+        matrix.markdown()
+    );
+    for f in matrix.failures() {
+        eprintln!("FAILED {f}");
+    }
+    nothing_left().unwrap();
+    assert!(matrix.green(), "red cells: {:#?}", matrix.failures());
+    assert!(!matrix.cells.is_empty());
+}
+
+async fn run(lab: &Lab, iterations: u32, m: &mut Matrix) -> Result<()> {
+    let api = lab.api().await?;
+    m.cell(WALLET, "install before its dependency → refused", async {
+        match api.install(WALLET).await {
+            Err(e) if is_code(&e, ErrorCode::MissingDependency) => {
+                ensure!(e.to_string().contains(CHAIN), "{e}");
+                ensure!(leftovers(&*lab.node(), WALLET)?.is_empty());
+                Ok(())
+            }
+            other => bail!("expected a missing-dependency error, got {other:?}"),
+        }
+    })
+    .await?;
+    for i in 1..=iterations {
+        eprintln!("=== iteration {i} of {iterations}");
+        iteration(lab, &api, m).await?;
+    }
+    once(lab, &api, m).await
+}
+
+/// One pass of the matrix over the three working apps.
+async fn iteration(lab: &Lab, api: &Api<'_>, m: &mut Matrix) -> Result<()> {
+    for app in APPS {
+        m.cell(app, "install → healthy", async {
+            let (phases, status) = api.install(app).await?;
+            ensure!(status.health == Health::Healthy, "{status:?}");
+            let want = [Phase::Pulling, Phase::Starting, Phase::Healthy, Phase::Done];
+            let seen: Vec<Phase> = phases
+                .iter()
+                .copied()
+                .filter(|p| want.contains(p))
+                .collect();
+            ensure!(seen == want, "progress phases {phases:?}");
+            Ok(())
+        })
+        .await?;
+        m.cell(app, "UI/RPC reachable", async { reachable(lab, app) })
+            .await?;
+    }
+    for app in [HELLO, WALLET, CHAIN] {
+        m.cell(app, "stop", async {
+            let s = api
+                .client
+                .call::<PackageStop>(AppParams { id: app.into() })
+                .await?;
+            ensure!(s.health == Health::Stopped, "{s:?}");
+            ensure!(unreachable(lab, app), "{app} still answers after stop");
+            let left = containers(&*lab.node(), app)?;
+            ensure!(left.is_empty(), "containers after stop: {left:?}");
+            Ok(())
+        })
+        .await?;
+    }
+    for app in APPS {
+        m.cell(app, "start", async {
+            let s = api
+                .client
+                .call::<PackageStart>(AppParams { id: app.into() })
+                .await?;
+            ensure!(s.health == Health::Healthy, "{s:?}");
+            reachable(lab, app)
+        })
+        .await?;
+    }
+    for app in APPS {
+        m.cell(app, "restart", async {
+            let before = containers(&*lab.node(), app)?;
+            let s = api
+                .client
+                .call::<PackageRestart>(AppParams { id: app.into() })
+                .await?;
+            ensure!(s.health == Health::Healthy, "{s:?}");
+            let after = containers(&*lab.node(), app)?;
+            ensure!(
+                before != after,
+                "restart left the same containers: {after:?}"
+            );
+            reachable(lab, app)
+        })
+        .await?;
+    }
+    daemon_restart(lab, api, m).await?;
+    reboot(lab, api, m).await?;
+    reinstall_and_uninstall(lab, api, m).await
+}
+
+/// Restarting the daemon touches no container.
+async fn daemon_restart(lab: &Lab, api: &Api<'_>, m: &mut Matrix) -> Result<()> {
+    let before: Vec<Vec<String>> = APPS
+        .iter()
+        .map(|a| containers(&*lab.node(), a))
+        .collect::<Result<_>>()?;
+    let start = Instant::now();
+    let outcome: Result<()> = async {
+        root(&*lab.node(), &["systemctl", "restart", "archipelagod"])?;
+        api.wait_api(Duration::from_secs(30)).await?;
+        // Give a pass the time to do anything it would do.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        Ok(())
+    }
+    .await;
+    let took = start.elapsed();
+    for (app, before) in APPS.iter().zip(&before) {
+        let check = || -> Result<()> {
+            outcome.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            let after = containers(&*lab.node(), app)?;
+            ensure!(
+                &after == before,
+                "containers changed: {before:?} → {after:?}"
+            );
+            reachable(lab, app)
+        };
+        let r = check();
+        m.record(
+            app,
+            "daemon restart survives (same containers)",
+            r.is_ok(),
+            took,
+            r.as_ref()
+                .err()
+                .map(|e| format!("{e:#}"))
+                .unwrap_or_default(),
+        );
+        r?;
+    }
+    Ok(())
+}
+
+/// A reboot of the node brings every app back, healthy.
+async fn reboot(lab: &Lab, api: &Api<'_>, m: &mut Matrix) -> Result<()> {
+    let start = Instant::now();
+    let booted = lab.node().reboot()?;
+    eprintln!("figure: node reboot {booted:?}");
+    api.wait_api(COMEBACK).await?;
+    for app in APPS {
+        let r: Result<()> = async {
+            api.wait_healthy(app, COMEBACK).await?;
+            reachable(lab, app)
+        }
+        .await;
+        m.record(
+            app,
+            "node reboot survives",
+            r.is_ok(),
+            start.elapsed(),
+            r.as_ref()
+                .err()
+                .map(|e| format!("{e:#}"))
+                .unwrap_or_default(),
+        );
+        r?;
+    }
+    Ok(())
+}
+
+/// The chain's generated RPC password, as stored on the node.
+fn chain_secret(lab: &Lab) -> Result<String> {
+    root(
+        &*lab.node(),
+        &[
+            "cat",
+            &format!("{NODE_HOME}/.local/share/archipelago/secrets/{CHAIN}/files/rpc-password"),
+        ],
+    )
+}
+
+/// Leaves a file in the chain's data volume; true when it is there.
+fn chain_marker(lab: &Lab, write: bool) -> Result<bool> {
+    let node = lab.node();
+    let mountpoint = user(
+        &*node,
+        &[
+            "podman",
+            "volume",
+            "inspect",
+            "--format",
+            "{{.Mountpoint}}",
+            &format!("{CHAIN}_data"),
+        ],
+    )?;
+    let marker = format!("{}/archipelago-test-marker", mountpoint.trim());
+    if write {
+        user(&*node, &["touch", &marker])?;
+    }
+    Ok(node.exec(RunAs::Root, &["test", "-e", &marker])?.success())
+}
+
+async fn reinstall(lab: &Lab, api: &Api<'_>, app: &str) -> Result<()> {
+    let secret = if app == CHAIN {
+        ensure!(
+            chain_marker(lab, true)?,
+            "could not leave a marker in the volume"
+        );
+        Some(chain_secret(lab)?)
+    } else {
+        None
+    };
+    api.uninstall(app, false).await?;
+    ensure!(leftovers(&*lab.node(), app)?.is_empty());
+    let (_, status) = api.install(app).await?;
+    ensure!(status.health == Health::Healthy, "{status:?}");
+    if let Some(old) = secret {
+        ensure!(
+            chain_secret(lab)? != old,
+            "the reinstall kept the old secret"
+        );
+        ensure!(
+            !chain_marker(lab, false)?,
+            "the reinstall kept the old data"
+        );
+    }
+    reachable(lab, app)
+}
+
+async fn reinstall_and_uninstall(lab: &Lab, api: &Api<'_>, m: &mut Matrix) -> Result<()> {
+    // The wallet goes before the chain it depends on.
+    for app in [HELLO, WALLET, CHAIN] {
+        if app == CHAIN {
+            m.cell(
+                WALLET,
+                "uninstall leaves nothing",
+                uninstall(lab, api, WALLET),
+            )
+            .await?;
+        }
+        m.cell(
+            app,
+            "reinstall (fresh secrets and data)",
+            reinstall(lab, api, app),
+        )
+        .await?;
+    }
+    for app in [HELLO, CHAIN] {
+        m.cell(app, "uninstall leaves nothing", uninstall(lab, api, app))
+            .await?;
+    }
+    Ok(())
+}
+
+async fn uninstall(lab: &Lab, api: &Api<'_>, app: &str) -> Result<()> {
+    let r = api.uninstall(app, false).await?;
+    ensure!(!r.removed.is_empty(), "{r:?}");
+    let left = leftovers(&*lab.node(), app)?;
+    ensure!(left.is_empty(), "left behind: {left:?}");
+    ensure!(unreachable(lab, app));
+    Ok(())
+}
+
+/// The cases run once per matrix.
+async fn once(lab: &Lab, api: &Api<'_>, m: &mut Matrix) -> Result<()> {
+    for (app, says) in [
+        ("fixture-broken-exit", "exiting on purpose"),
+        ("fixture-broken-unhealthy", "unhealthy"),
+    ] {
+        m.cell(app, "install fails clearly, leaves nothing", async {
+            let e = match api.install(app).await {
+                Err(e) => e,
+                Ok(s) => bail!("the install of a broken app succeeded: {s:?}"),
+            };
+            ensure!(is_code(&e, ErrorCode::InstallFailed), "{e}");
+            let text = e.to_string();
+            eprintln!("the error a user sees: {text}");
+            ensure!(
+                text.contains(&format!("{app}_app")),
+                "no container named: {text}"
+            );
+            ensure!(text.contains(says), "no log line: {text}");
+            let left = leftovers(&*lab.node(), app)?;
+            ensure!(left.is_empty(), "left behind: {left:?}");
+            Ok(())
+        })
+        .await?;
+    }
+    m.cell(
+        HELLO,
+        "daemon kill -9 mid-install converges",
+        kill_mid_install(lab, api),
+    )
+    .await?;
+    drift(lab, api, m).await
+}
+
+/// Kills the daemon at two points of an install; each time the node ends
+/// up either with the app installed and healthy or with nothing of it.
+async fn kill_mid_install(lab: &Lab, api: &Api<'_>) -> Result<()> {
+    for at in [Phase::Pulling, Phase::Starting] {
+        let image = lab
+            .images
+            .iter()
+            .find(|i| i.name == HELLO)
+            .context("no hello-web image")?
+            .reference(archipelago_lifecycle::REGISTRY);
+        let _ = user(&*lab.node(), &["podman", "rmi", "--force", &image]);
+        let mut killed = false;
+        let outcome = api
+            .client
+            .call_streaming::<archipelago_api::methods::PackageInstall>(
+                AppParams { id: HELLO.into() },
+                |e| {
+                    if let StreamEvent::Progress(p) = e {
+                        if p.phase == at && !killed {
+                            killed = true;
+                            let _ = lab.node().exec(
+                                RunAs::Root,
+                                &["systemctl", "kill", "--signal=KILL", "archipelagod"],
+                            );
+                        }
+                    }
+                },
+            )
+            .await;
+        ensure!(killed, "the install never reached {at:?}: {outcome:?}");
+        eprintln!("install with the daemon killed at {at:?}: {outcome:?}");
+        api.wait_api(Duration::from_secs(60)).await?;
+        // Converged: installed and healthy, or not installed at all.
+        let converged = async {
+            let start = Instant::now();
+            loop {
+                match api.status(HELLO).await {
+                    Ok(s) if s.health == Health::Healthy => return Ok("installed"),
+                    Err(e)
+                        if is_code(&e, ErrorCode::AppNotInstalled)
+                            && leftovers(&*lab.node(), HELLO)?.is_empty() =>
+                    {
+                        return Ok("not installed");
+                    }
+                    _ => {}
+                }
+                if start.elapsed() > COMEBACK {
+                    bail!(
+                        "{HELLO} neither healthy nor gone: {:?}",
+                        api.status(HELLO).await
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+        .await?;
+        eprintln!("after the kill at {at:?}: {converged}");
+        if converged == "installed" {
+            let running = containers(&*lab.node(), HELLO)?;
+            ensure!(running.len() == 1, "containers: {running:?}");
+            reachable(lab, HELLO)?;
+            api.uninstall(HELLO, false).await?;
+        }
+        ensure!(leftovers(&*lab.node(), HELLO)?.is_empty());
+    }
+    Ok(())
+}
+
+/// A unit file edited by hand and a deleted secret, both repaired by the
+/// daemon's next pass — at once, since it watches the files it wrote
+/// (otherwise its 30 s timer) — and the affected apps restarted.
+async fn drift(lab: &Lab, api: &Api<'_>, m: &mut Matrix) -> Result<()> {
+    for app in [CHAIN, WALLET] {
+        api.install(app).await?;
+    }
+    let unit = format!("{NODE_HOME}/.config/containers/systemd/{CHAIN}_chain.container");
+    let original = user(&*lab.node(), &["cat", &unit])?;
+    let secret_before = chain_secret(lab)?;
+    let chain_before = containers(&*lab.node(), CHAIN)?;
+    let wallet_before = containers(&*lab.node(), WALLET)?;
+    user(
+        &*lab.node(),
+        &["sh", "-c", &format!("echo '# edited by hand' >> {unit}")],
+    )?;
+    root(
+        &*lab.node(),
+        &[
+            "rm",
+            &format!("{NODE_HOME}/.local/share/archipelago/secrets/{CHAIN}/files/rpc-password"),
+        ],
+    )?;
+    let start = Instant::now();
+    let limit = Duration::from_secs(75);
+    let mut unit_back = None;
+    let mut secret_back = None;
+    while start.elapsed() < limit && (unit_back.is_none() || secret_back.is_none()) {
+        if unit_back.is_none() && user(&*lab.node(), &["cat", &unit])? == original {
+            unit_back = Some(start.elapsed());
+        }
+        if secret_back.is_none() {
+            if let Ok(s) = chain_secret(lab) {
+                ensure!(
+                    s != secret_before,
+                    "the deleted secret came back with its old value"
+                );
+                let chain_now = containers(&*lab.node(), CHAIN)?;
+                let wallet_now = containers(&*lab.node(), WALLET)?;
+                if chain_now != chain_before && wallet_now != wallet_before {
+                    secret_back = Some(start.elapsed());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let unit_ok = unit_back.is_some();
+    m.record(
+        CHAIN,
+        "hand-edited unit put back",
+        unit_ok,
+        unit_back.unwrap_or(limit),
+        if unit_ok {
+            String::new()
+        } else {
+            "the edit stayed".into()
+        },
+    );
+    let healthy = async {
+        api.wait_healthy(CHAIN, COMEBACK).await?;
+        api.wait_healthy(WALLET, COMEBACK).await?;
+        reachable(lab, WALLET)
+    }
+    .await;
+    let secret_ok = secret_back.is_some() && healthy.is_ok();
+    m.record(
+        CHAIN,
+        "deleted secret regenerated, app and dependant restarted",
+        secret_ok,
+        secret_back.unwrap_or(limit),
+        format!("{secret_back:?} {healthy:?}"),
+    );
+    ensure!(unit_ok && secret_ok, "drift not repaired");
+    api.uninstall(WALLET, false).await?;
+    api.uninstall(CHAIN, false).await?;
+    Ok(())
+}
+
+/// The app answers on its port from inside the run's namespace.
+fn reachable(lab: &Lab, app: &str) -> Result<()> {
+    let node = lab.node();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = match app {
+            HELLO => lab
+                .net
+                .http_get(node.port(8080), "/")
+                .map(|(s, b)| s == 200 && b.contains(HELLO_PAGE)),
+            // The chain's RPC answers (401 without the password).
+            CHAIN => lab.net.http_get(node.port(18443), "/").map(|(s, _)| s > 0),
+            WALLET => lab
+                .net
+                .http_get(node.port(18081), "/health")
+                .map(|(s, _)| s == 200),
+            _ => bail!("no check for {app}"),
+        };
+        match got {
+            Ok(true) => return Ok(()),
+            _ if Instant::now() > deadline => bail!("{app} does not answer: {got:?}"),
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// Nothing answers on the app's port.
+fn unreachable(lab: &Lab, app: &str) -> bool {
+    let node = lab.node();
+    let port = match app {
+        HELLO => 8080,
+        CHAIN => 18443,
+        _ => 18081,
+    };
+    lab.net.http_get(node.port(port), "/").is_err()
+}
