@@ -666,7 +666,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
             let _ = write!(
                 out,
                 " Last log lines of container {container} ({service}):\n{}\n",
-                lines
+                collapse_repeats(&lines)
                     .iter()
                     .map(|l| format!("  | {l}"))
                     .collect::<Vec<_>>()
@@ -1304,6 +1304,21 @@ fn entry(container: &str, l: LogLine) -> LogEntry {
     }
 }
 
+/// Lines with runs of the same line written once, with their count: a
+/// container that restarts prints the same complaint each time.
+fn collapse_repeats(lines: &[String]) -> Vec<String> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for l in lines {
+        match out.last_mut() {
+            Some((last, n)) if last == l => *n += 1,
+            _ => out.push((l.clone(), 1)),
+        }
+    }
+    out.into_iter()
+        .map(|(l, n)| if n > 1 { format!("{l} (×{n})") } else { l })
+        .collect()
+}
+
 /// A unit that is down and will not come up by itself soon.
 fn failing(u: &UnitState) -> bool {
     u.active_state == ActiveState::Failed || u.sub_state == "auto-restart"
@@ -1554,6 +1569,12 @@ mod tests {
             summarise(RunState::Stopped, &[c("a", Inactive, "dead")]).0,
             Health::Stopped
         );
+    }
+
+    #[test]
+    fn repeated_log_lines_are_written_once() {
+        let lines: Vec<String> = ["a", "b", "b", "b", "a"].map(String::from).to_vec();
+        assert_eq!(collapse_repeats(&lines), ["a", "b (×3)", "a"]);
     }
 
     #[test]

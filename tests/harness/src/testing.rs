@@ -245,15 +245,17 @@ pub fn install_fixture_manifest(
     )
 }
 
-/// The Debian package of this build (`release/build-deb.sh --profile dev`,
-/// built once per test process): what a user installs.
+/// The Debian package of this build (`release/build-deb.sh`, built once per
+/// test process): what a user installs. Built with the dev profile, or the
+/// one `ARCHIPELAGO_DEB_PROFILE` names (`release` for benchmarks).
 pub fn daemon_deb() -> Result<PathBuf> {
     static DEB: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     DEB.get_or_init(|| {
         let script = repo_root().join("release/build-deb.sh");
+        let profile = std::env::var("ARCHIPELAGO_DEB_PROFILE").unwrap_or_else(|_| "dev".to_owned());
         let out = Command::new("bash")
             .arg(&script)
-            .args(["--profile", "dev"])
+            .args(["--profile", &profile])
             .current_dir(repo_root())
             .output()
             .map_err(|e| format!("{}: {e}", script.display()))?;

@@ -13,8 +13,10 @@
 //! 4. the daemon's resident memory with 20 apps;
 //! 5. `package.list` latency over TLS with 64 clients calling at once.
 //!
-//! Run: `cargo bench -p archipelago-lifecycle --bench node` (as root: it
-//! boots a node). `BENCH_ROUNDS` sets the install rounds (default 5).
+//! Run: `ARCHIPELAGO_DEB_PROFILE=release cargo bench -p archipelago-lifecycle
+//! --bench node` (as root: it boots a node; the release profile makes the
+//! node's daemon the one users get). `BENCH_ROUNDS` sets the install rounds
+//! (default 5).
 
 #![allow(
     clippy::unwrap_used,

@@ -1,15 +1,20 @@
 //! `archipelago-node`: throwaway test nodes for people. `up` starts a run —
-//! its own network namespace, the registry, N nspawn nodes — prints how to
-//! reach them and keeps them until Enter (or end of input); `cleanup`
-//! removes what killed runs left behind.
+//! its own network namespace, the registry serving the fixture apps' images,
+//! N nspawn nodes with the daemon's `.deb` installed, a password set and the
+//! fixture apps in their catalog, and `archy` paired with each and logged in
+//! — prints how to use them and keeps them until Enter (or end of input);
+//! `cleanup` removes what killed runs left behind.
 
 #![allow(clippy::print_stdout)]
 
 use anyhow::Context as _;
+use archipelago_harness::fixtures;
 use archipelago_harness::network::{self, TestNetwork};
-use archipelago_harness::node::Node;
+use archipelago_harness::node::{Node, RunAs};
 use archipelago_harness::nspawn::NspawnNode;
 use archipelago_harness::registry::Registry;
+use archipelago_harness::testing::{NODE_HOME, install_deb, set_node_password};
+use archipelagod::layout::Layout;
 use clap::{Parser, Subcommand};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -31,6 +36,9 @@ enum Cmd {
         /// Node rootfs (default: build or reuse it with tests/node/build-rootfs.sh).
         #[arg(long)]
         rootfs: Option<PathBuf>,
+        /// The `archy` binary to pair with the nodes.
+        #[arg(long)]
+        archy: Option<PathBuf>,
     },
     /// Remove namespaces, mounts and processes of runs whose process died.
     Cleanup,
@@ -38,7 +46,11 @@ enum Cmd {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Cmd::Up { nodes, rootfs } => up(nodes, rootfs),
+        Cmd::Up {
+            nodes,
+            rootfs,
+            archy,
+        } => up(nodes, rootfs, archy),
         Cmd::Cleanup => {
             let n = network::cleanup_stale_runs()?;
             println!("cleaned {n} stale run(s)");
@@ -47,7 +59,27 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn up(count: usize, rootfs: Option<PathBuf>) -> anyhow::Result<()> {
+/// Runs a command and fails with its output unless it succeeds.
+fn run_ok(cmd: &mut Command) -> anyhow::Result<()> {
+    let out = cmd.output().context("running a command")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// A password for a demo node: 16 random bytes in hex.
+fn random_password() -> anyhow::Result<String> {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(hex::encode(bytes))
+}
+
+fn up(count: usize, rootfs: Option<PathBuf>, archy: Option<PathBuf>) -> anyhow::Result<()> {
     let rootfs = if let Some(r) = rootfs {
         r
     } else {
@@ -75,12 +107,80 @@ fn up(count: usize, rootfs: Option<PathBuf>) -> anyhow::Result<()> {
         Registry::address(),
         net.dir().join("registry/registry.log").display()
     );
+    let images = fixtures::build_all(&net.dir().join("images"))?;
+    for i in &images {
+        registry.push_oci(&i.oci_dir, &i.tag, &format!("archipelago/{}", i.name))?;
+    }
+    let archy = archy.context("--archy is needed to pair the nodes")?;
+    let config = net.dir().join("archy");
     for n in &nodes {
-        println!("node {} at {}", n.name(), n.address());
+        let password = random_password()?;
+        install_deb(n)?;
+        set_node_password(n, &password)?;
+        let layout = Layout::under_home(std::path::Path::new(NODE_HOME));
+        for m in fixtures::load_manifests(&images, &Registry::address())? {
+            let dest = layout.catalog_manifest(&m.manifest.id);
+            n.copy_in(
+                m.yaml.as_bytes(),
+                &dest.to_string_lossy(),
+                RunAs::ServiceUser,
+                0o644,
+            )?;
+        }
+        let pairing = n.exec(
+            RunAs::ServiceUser,
+            &["archipelagod", "pairing", "--home", NODE_HOME],
+        )?;
+        let fingerprint = pairing
+            .stdout
+            .split_whitespace()
+            .find(|w| archipelago_api::rpc::parse_fingerprint(w).is_some())
+            .context("`archipelagod pairing` printed no fingerprint")?
+            .to_owned();
+        let address = n.port(archipelago_api::rpc::DEFAULT_PORT).to_string();
+        let archy_at = |args: &[&str]| {
+            let mut c = net.command(&archy.to_string_lossy());
+            c.arg("--config-dir")
+                .arg(&config)
+                .arg("--node")
+                .arg(n.name());
+            c.args(args);
+            c
+        };
+        let mut pair = net.command(&archy.to_string_lossy());
+        pair.arg("--config-dir").arg(&config).args([
+            "pair",
+            &address,
+            "--name",
+            n.name(),
+            "--fingerprint",
+            &fingerprint,
+        ]);
+        run_ok(&mut pair)?;
+        let mut login = archy_at(&["login", "--password-stdin"]);
+        login
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        let mut child = login.spawn().context("running archy login")?;
+        if let Some(mut stdin) = child.stdin.take() {
+            writeln!(stdin, "{password}")?;
+        }
+        anyhow::ensure!(child.wait()?.success(), "archy login failed");
+        println!(
+            "node {} at {} — API https://{address} (certificate {fingerprint}), password {password}",
+            n.name(),
+            n.address()
+        );
     }
     println!(
-        "reach them with: ip netns exec {} curl http://<node address>:<port>/",
-        net.name()
+        "archy is paired with every node and logged in; try:\n  ip netns exec {ns} {archy} --config-dir {cfg} catalog\n  ip netns exec {ns} {archy} --config-dir {cfg} install hello-web\n  ip netns exec {ns} curl http://{first}:8080/",
+        ns = net.name(),
+        archy = archy.display(),
+        cfg = config.display(),
+        first = nodes
+            .first()
+            .map(|n| n.address().to_string())
+            .unwrap_or_default(),
     );
     println!("press Enter to stop and remove everything");
     std::io::stdout().flush()?;
