@@ -2,8 +2,10 @@
 //! desired state (installed apps, their manifests and run states) into the
 //! current state (secrets, unit files, systemd units, containers). It never
 //! looks at what triggered it; a pass over unchanged input writes nothing and
-//! asks systemd to change nothing (it only *reads* unit and container state:
-//! one `ListUnitsByNames` and one container listing), and it repairs drift —
+//! asks systemd to change nothing (it only *reads* unit state: one
+//! `ListUnitsByNames`, and podman's container listing only when a unit
+//! changed state since the last listing, files were written, or the pass is
+//! a deep check), and it repairs drift —
 //! a unit file edited by hand, a missing or damaged secret, a container
 //! publishing other ports than its manifest says, a unit that died.
 //!
@@ -68,6 +70,20 @@ pub struct Context<S, P> {
     restart_pending: Mutex<Option<BTreeSet<AppId>>>,
     /// One pass at a time: a timer and a change may both ask for one.
     pass_lock: tokio::sync::Mutex<()>,
+    /// The containers the last full observation listed, with the unit
+    /// states seen then. A container only changes through its unit
+    /// (Quadlet runs it as the unit's main process), so while no file was
+    /// written and every unit is in the same state, a pass reuses this
+    /// listing instead of asking podman again (the one slow call of a no-op
+    /// pass); deep-check passes always ask.
+    containers_seen: Mutex<Option<ContainersSeen>>,
+}
+
+/// See [`Context::containers_seen`].
+#[derive(Debug)]
+struct ContainersSeen {
+    units: BTreeMap<String, (ActiveState, String)>,
+    containers: HashMap<String, ContainerInfo>,
 }
 
 impl<S, P> Context<S, P> {
@@ -84,6 +100,7 @@ impl<S, P> Context<S, P> {
             reload_pending: AtomicBool::new(true),
             restart_pending: Mutex::new(None),
             pass_lock: tokio::sync::Mutex::new(()),
+            containers_seen: Mutex::new(None),
         }
     }
 
@@ -92,6 +109,12 @@ impl<S, P> Context<S, P> {
     /// passes again at once, so that drift is repaired within a second.
     pub fn files_changed(&self) -> bool {
         self.unit_stamps.has_news() || self.secrets.has_news()
+    }
+
+    /// Makes the next pass a deep check (files read in full, containers
+    /// listed by podman), as after a daemon start.
+    pub fn check_deeply_next(&self) {
+        self.passes.store(0, Ordering::Relaxed);
     }
 
     /// Makes every `n`th pass a deep check (the first pass always is).
@@ -505,7 +528,8 @@ async fn pass_locked<S: SystemdManager, P: PodmanApi>(
         invalid: desired.invalid.clone(),
         ..PassReport::default()
     };
-    if ctx.passes.fetch_add(1, Ordering::Relaxed) % ctx.deep_check_every == 0 {
+    let deep = ctx.passes.fetch_add(1, Ordering::Relaxed) % ctx.deep_check_every == 0;
+    if deep {
         ctx.unit_stamps.clear();
         ctx.secrets.deep_check_next();
     }
@@ -553,22 +577,15 @@ async fn pass_locked<S: SystemdManager, P: PodmanApi>(
         .filter(|(id, _)| !file_errors.contains_key(id))
         .flat_map(|(_, a)| a.containers.iter().map(|c| c.service.clone()))
         .collect();
-    let observed = Observed {
-        units: ctx
-            .systemd
-            .list_units_by_names(&services)
-            .await?
-            .into_iter()
-            .map(|u| (u.name.clone(), u))
-            .collect(),
-        containers: ctx
-            .podman
-            .list_containers()
-            .await?
-            .into_iter()
-            .map(|c| (c.name.clone(), c))
-            .collect(),
-    };
+    let units: HashMap<String, UnitState> = ctx
+        .systemd
+        .list_units_by_names(&services)
+        .await?
+        .into_iter()
+        .map(|u| (u.name.clone(), u))
+        .collect();
+    let containers = observe_containers(ctx, &units, deep || report.changed()).await?;
+    let observed = Observed { units, containers };
 
     // 5. Each app's runtime state.
     for (id, app) in desired.ordered() {
@@ -599,6 +616,16 @@ async fn pass_locked<S: SystemdManager, P: PodmanApi>(
             },
         );
     }
+    if report
+        .apps
+        .values()
+        .any(|o| o.changes != AppChanges::default() || o.result.is_err())
+    {
+        // Containers changed, or may have: the next pass looks again.
+        *ctx.containers_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+    }
     if report.changed() {
         tracing::info!(
             written = report.written.len(),
@@ -608,6 +635,43 @@ async fn pass_locked<S: SystemdManager, P: PodmanApi>(
         );
     }
     Ok(report)
+}
+
+/// Our containers: listed by podman when `fresh` is asked for (a deep pass,
+/// files written), when no listing is kept, or when any unit is in another
+/// state than at the kept listing; else the kept listing.
+async fn observe_containers<S, P: PodmanApi>(
+    ctx: &Context<S, P>,
+    units: &HashMap<String, UnitState>,
+    fresh: bool,
+) -> Result<HashMap<String, ContainerInfo>, PodmanError> {
+    let now: BTreeMap<String, (ActiveState, String)> = units
+        .iter()
+        .map(|(n, u)| (n.clone(), (u.active_state, u.sub_state.clone())))
+        .collect();
+    if !fresh {
+        let seen = ctx
+            .containers_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(seen) = seen.as_ref().filter(|s| s.units == now) {
+            return Ok(seen.containers.clone());
+        }
+    }
+    let containers: HashMap<String, ContainerInfo> = ctx
+        .podman
+        .list_containers()
+        .await?
+        .into_iter()
+        .map(|c| (c.name.clone(), c))
+        .collect();
+    *ctx.containers_seen
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = Some(ContainersSeen {
+        units: now,
+        containers: containers.clone(),
+    });
+    Ok(containers)
 }
 
 /// What one app's files changed in this pass, as far as its running

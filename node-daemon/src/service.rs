@@ -695,27 +695,15 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                 format!("{id} is not installed"),
             ));
         }
-        let desired = self.desired();
-        let dependants: Vec<&str> = desired
-            .apps()
-            .iter()
-            .filter(|(other, d)| {
-                other.as_str() != id
-                    && d.manifest
-                        .dependencies
-                        .iter()
-                        .any(|dep| dep.app == id && !dep.optional)
-            })
-            .map(|(other, _)| other.as_str())
-            .collect();
+        let dependants = self.dependants(id, false);
         if !dependants.is_empty() {
             return Err(err(
                 ErrorCode::HasDependants,
                 format!(
                     "{} depend{} on {id}: uninstall {} first",
                     dependants.join(", "),
-                    if dependants.len() == 1 { "s" } else { "" },
-                    if dependants.len() == 1 { "it" } else { "them" }
+                    plural(&dependants, "s", ""),
+                    plural(&dependants, "it", "them")
                 ),
             ));
         }
@@ -882,28 +870,15 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
         let _guard = lock.lock().await;
         let manifest = self.installed(id)?;
         if run == RunState::Stopped {
-            let desired = self.desired();
-            let running: Vec<&str> = desired
-                .apps()
-                .iter()
-                .filter(|(other, d)| {
-                    other.as_str() != id
-                        && d.effective_run == RunState::Running
-                        && d.manifest
-                            .dependencies
-                            .iter()
-                            .any(|dep| dep.app == id && !dep.optional)
-                })
-                .map(|(other, _)| other.as_str())
-                .collect();
+            let running = self.dependants(id, true);
             if !running.is_empty() {
                 return Err(err(
                     ErrorCode::HasDependants,
                     format!(
                         "{} need{} {id} running: stop {} first",
                         running.join(", "),
-                        if running.len() == 1 { "s" } else { "" },
-                        if running.len() == 1 { "it" } else { "them" }
+                        plural(&running, "s", ""),
+                        plural(&running, "it", "them")
                     ),
                 ));
             }
@@ -957,6 +932,24 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
             .await
             .map_err(|reason| err(ErrorCode::Systemd, format!("restart of {id}: {reason}")))?;
         self.status(id).await
+    }
+
+    /// The installed apps that need `id` (not optionally); with `running`,
+    /// only those that run.
+    fn dependants(&self, id: &str, running: bool) -> Vec<String> {
+        self.desired()
+            .apps()
+            .iter()
+            .filter(|(other, d)| {
+                other.as_str() != id
+                    && (!running || d.effective_run == RunState::Running)
+                    && d.manifest
+                        .dependencies
+                        .iter()
+                        .any(|dep| dep.app == id && !dep.optional)
+            })
+            .map(|(other, _)| other.clone())
+            .collect()
     }
 
     /// The manifest of an installed app, or why there is none.
@@ -1317,6 +1310,11 @@ fn collapse_repeats(lines: &[String]) -> Vec<String> {
     out.into_iter()
         .map(|(l, n)| if n > 1 { format!("{l} (×{n})") } else { l })
         .collect()
+}
+
+/// `one` for a single item, else `many`.
+fn plural<'a>(items: &[String], one: &'a str, many: &'a str) -> &'a str {
+    if items.len() == 1 { one } else { many }
 }
 
 /// A unit that is down and will not come up by itself soon.

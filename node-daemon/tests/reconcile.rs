@@ -210,6 +210,20 @@ async fn first_pass_installs_and_second_pass_changes_nothing() {
         vec![Call::ListUnits(3), Call::ListContainers]
     );
     assert_eq!(node.mtimes(), before);
+
+    // Third pass: every unit as before, so podman is not asked again.
+    node.sd().clear_calls();
+    assert!(!node.pass(&d).await.changed());
+    assert_eq!(node.sd().calls(), vec![Call::ListUnits(3)]);
+
+    // A unit that changes state (a container died) makes it ask.
+    node.sd().kill("chain_node.service");
+    node.sd().clear_calls();
+    node.pass(&d).await;
+    assert_eq!(
+        node.sd().calls()[..2],
+        [Call::ListUnits(3), Call::ListContainers]
+    );
 }
 
 /// Installs `apps` and runs passes until the node is settled: by the third
@@ -340,6 +354,7 @@ async fn secret_with_wrong_mode_is_fixed_without_restart() {
 #[tokio::test]
 async fn port_binding_drift_is_repaired() {
     let (node, d) = installed(&[(&hello("hello", 8080), RunState::Running)]).await;
+    node.sd().clear_calls();
     node.sd().set_container_ports(
         "hello_web",
         vec![PortBinding {
@@ -349,6 +364,13 @@ async fn port_binding_drift_is_repaired() {
             protocol: Protocol::Tcp,
         }],
     );
+    // No unit changed state, so an ordinary pass keeps the listing it has
+    // (a container only changes through its unit); the deep check, at
+    // every daemon start and then hourly, asks podman again.
+    let r = node.pass(&d).await;
+    assert!(!r.changed(), "{r:#?}");
+    assert_eq!(node.sd().calls(), vec![Call::ListUnits(1)]);
+    node.ctx.check_deeply_next();
     let r = node.pass(&d).await;
     assert_eq!(
         node.sd().mutations(),

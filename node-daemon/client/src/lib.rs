@@ -341,7 +341,7 @@ impl Client {
 pub async fn fetch_fingerprint(address: &str) -> Result<[u8; 32], ClientError> {
     let address = Address::parse(address)?;
     let provider = pin::provider();
-    let (verifier, seen) = pin::RecordingVerifier::new(&provider);
+    let (verifier, seen) = pin::PinnedVerifier::recording(&provider);
     let http = http_client(Arc::new(verifier), provider, &address)?;
     let result = http
         .post(address.rpc_url())

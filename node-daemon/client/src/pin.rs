@@ -4,13 +4,14 @@
 //! pairing), and still checks that the server proves it holds that
 //! certificate's key (the handshake signatures).
 //!
-//! Two verifiers live here:
-//! - [`PinnedVerifier`] for every call: accepts the pinned certificate and
-//!   nothing else; a different one fails with a [`Presented`] error that
-//!   carries the presented hash, so that the caller can say which it was.
-//! - [`RecordingVerifier`] for first-time pairing: records the presented
-//!   certificate's hash and refuses the connection, so nothing is ever sent
-//!   to a server that was not confirmed.
+//! [`PinnedVerifier`] works two ways:
+//! - pinned ([`PinnedVerifier::new`]), for every call: accepts the pinned
+//!   certificate and nothing else; a different one fails with a
+//!   [`Presented`] error that carries the presented hash, so that the
+//!   caller can say which it was;
+//! - recording ([`PinnedVerifier::recording`]), for first-time pairing:
+//!   records the presented certificate's hash and refuses the connection,
+//!   so nothing is ever sent to a server that was not confirmed.
 //!
 //! The server name is not checked: the certificate is the node's identity,
 //! whatever address the user reaches it by.
@@ -66,19 +67,39 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Accepts exactly one certificate, by fingerprint.
+/// Trusts a server by its certificate's fingerprint alone: in pinned mode
+/// it accepts exactly one certificate; in recording mode (first-time
+/// pairing) it records the presented one and refuses it.
 #[derive(Debug)]
 pub struct PinnedVerifier {
-    expected: [u8; 32],
+    check: Check,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
+#[derive(Debug)]
+enum Check {
+    Pin([u8; 32]),
+    Record(Arc<Mutex<Option<[u8; 32]>>>),
+}
+
 impl PinnedVerifier {
+    /// Accepts the certificate with this fingerprint, and nothing else.
     pub fn new(expected: [u8; 32], provider: &CryptoProvider) -> Self {
         Self {
-            expected,
+            check: Check::Pin(expected),
             algorithms: provider.signature_verification_algorithms,
         }
+    }
+
+    /// Refuses every certificate, writing the presented one's fingerprint
+    /// into the returned slot.
+    pub fn recording(provider: &CryptoProvider) -> (Self, Arc<Mutex<Option<[u8; 32]>>>) {
+        let seen = Arc::new(Mutex::new(None));
+        let verifier = Self {
+            check: Check::Record(Arc::clone(&seen)),
+            algorithms: provider.signature_verification_algorithms,
+        };
+        (verifier, seen)
     }
 }
 
@@ -92,71 +113,20 @@ impl ServerCertVerifier for PinnedVerifier {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let presented = certificate_fingerprint(end_entity.as_ref());
-        if fingerprints_equal(&presented, &self.expected) {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(refuse(presented))
+        match &self.check {
+            Check::Pin(expected) if fingerprints_equal(&presented, expected) => {
+                Ok(ServerCertVerified::assertion())
+            }
+            Check::Pin(_) => Err(refuse(presented)),
+            Check::Record(seen) => {
+                *seen.lock().unwrap_or_else(PoisonError::into_inner) = Some(presented);
+                Err(refuse(presented))
+            }
         }
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
-/// Records the presented certificate's fingerprint and refuses it.
-#[derive(Debug)]
-pub struct RecordingVerifier {
-    seen: Arc<Mutex<Option<[u8; 32]>>>,
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl RecordingVerifier {
-    /// The verifier and the slot it writes the fingerprint into.
-    pub fn new(provider: &CryptoProvider) -> (Self, Arc<Mutex<Option<[u8; 32]>>>) {
-        let seen = Arc::new(Mutex::new(None));
-        let verifier = Self {
-            seen: Arc::clone(&seen),
-            algorithms: provider.signature_verification_algorithms,
-        };
-        (verifier, seen)
-    }
-}
-
-impl ServerCertVerifier for RecordingVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let presented = certificate_fingerprint(end_entity.as_ref());
-        *self.seen.lock().unwrap_or_else(PoisonError::into_inner) = Some(presented);
-        Err(refuse(presented))
-    }
-
-    // Never reached (the certificate is always refused first), but a
-    // verifier that accepted a signature unchecked would be a trap.
+    // In recording mode never reached (the certificate is refused first),
+    // but a verifier that accepted a signature unchecked would be a trap.
     fn verify_tls12_signature(
         &self,
         message: &[u8],
@@ -295,7 +265,7 @@ mod tests {
     #[test]
     fn the_recording_verifier_records_and_refuses() {
         let der = CertificateDer::from(b"certificate one".to_vec());
-        let (v, seen) = RecordingVerifier::new(&provider());
+        let (v, seen) = PinnedVerifier::recording(&provider());
         assert!(
             v.verify_server_cert(&der, &[], &name(), &[], now())
                 .is_err()
