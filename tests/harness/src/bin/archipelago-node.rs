@@ -79,6 +79,75 @@ fn random_password() -> anyhow::Result<String> {
     Ok(hex::encode(bytes))
 }
 
+/// Installs the `.deb` on `n`, sets a password, fills its catalog with the
+/// fixture apps, pairs `archy` with it and logs in; prints how to reach it.
+fn set_up_node(
+    net: &TestNetwork,
+    n: &NspawnNode,
+    images: &[fixtures::BuiltImage],
+    archy: &std::path::Path,
+    config: &std::path::Path,
+) -> anyhow::Result<()> {
+    let password = random_password()?;
+    install_deb(n)?;
+    set_node_password(n, &password)?;
+    let layout = Layout::under_home(std::path::Path::new(NODE_HOME));
+    for m in fixtures::load_manifests(images, &Registry::address())? {
+        let dest = layout.catalog_manifest(&m.manifest.id);
+        n.copy_in(
+            m.yaml.as_bytes(),
+            &dest.to_string_lossy(),
+            RunAs::ServiceUser,
+            0o644,
+        )?;
+    }
+    let pairing = n.exec(
+        RunAs::ServiceUser,
+        &["archipelagod", "pairing", "--home", NODE_HOME],
+    )?;
+    let fingerprint = pairing
+        .stdout
+        .split_whitespace()
+        .find(|w| archipelago_api::rpc::parse_fingerprint(w).is_some())
+        .context("`archipelagod pairing` printed no fingerprint")?
+        .to_owned();
+    let address = n.port(archipelago_api::rpc::DEFAULT_PORT).to_string();
+    let archy_at = |args: &[&str]| {
+        let mut c = net.command(&archy.to_string_lossy());
+        c.arg("--config-dir")
+            .arg(config)
+            .arg("--node")
+            .arg(n.name());
+        c.args(args);
+        c
+    };
+    let mut pair = net.command(&archy.to_string_lossy());
+    pair.arg("--config-dir").arg(config).args([
+        "pair",
+        &address,
+        "--name",
+        n.name(),
+        "--fingerprint",
+        &fingerprint,
+    ]);
+    run_ok(&mut pair)?;
+    let mut login = archy_at(&["login", "--password-stdin"]);
+    login
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = login.spawn().context("running archy login")?;
+    if let Some(mut stdin) = child.stdin.take() {
+        writeln!(stdin, "{password}")?;
+    }
+    anyhow::ensure!(child.wait()?.success(), "archy login failed");
+    println!(
+        "node {} at {} — API https://{address} (certificate {fingerprint}), password {password}",
+        n.name(),
+        n.address()
+    );
+    Ok(())
+}
+
 fn up(count: usize, rootfs: Option<PathBuf>, archy: Option<PathBuf>) -> anyhow::Result<()> {
     let rootfs = if let Some(r) = rootfs {
         r
@@ -114,63 +183,7 @@ fn up(count: usize, rootfs: Option<PathBuf>, archy: Option<PathBuf>) -> anyhow::
     let archy = archy.context("--archy is needed to pair the nodes")?;
     let config = net.dir().join("archy");
     for n in &nodes {
-        let password = random_password()?;
-        install_deb(n)?;
-        set_node_password(n, &password)?;
-        let layout = Layout::under_home(std::path::Path::new(NODE_HOME));
-        for m in fixtures::load_manifests(&images, &Registry::address())? {
-            let dest = layout.catalog_manifest(&m.manifest.id);
-            n.copy_in(
-                m.yaml.as_bytes(),
-                &dest.to_string_lossy(),
-                RunAs::ServiceUser,
-                0o644,
-            )?;
-        }
-        let pairing = n.exec(
-            RunAs::ServiceUser,
-            &["archipelagod", "pairing", "--home", NODE_HOME],
-        )?;
-        let fingerprint = pairing
-            .stdout
-            .split_whitespace()
-            .find(|w| archipelago_api::rpc::parse_fingerprint(w).is_some())
-            .context("`archipelagod pairing` printed no fingerprint")?
-            .to_owned();
-        let address = n.port(archipelago_api::rpc::DEFAULT_PORT).to_string();
-        let archy_at = |args: &[&str]| {
-            let mut c = net.command(&archy.to_string_lossy());
-            c.arg("--config-dir")
-                .arg(&config)
-                .arg("--node")
-                .arg(n.name());
-            c.args(args);
-            c
-        };
-        let mut pair = net.command(&archy.to_string_lossy());
-        pair.arg("--config-dir").arg(&config).args([
-            "pair",
-            &address,
-            "--name",
-            n.name(),
-            "--fingerprint",
-            &fingerprint,
-        ]);
-        run_ok(&mut pair)?;
-        let mut login = archy_at(&["login", "--password-stdin"]);
-        login
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped());
-        let mut child = login.spawn().context("running archy login")?;
-        if let Some(mut stdin) = child.stdin.take() {
-            writeln!(stdin, "{password}")?;
-        }
-        anyhow::ensure!(child.wait()?.success(), "archy login failed");
-        println!(
-            "node {} at {} — API https://{address} (certificate {fingerprint}), password {password}",
-            n.name(),
-            n.address()
-        );
+        set_up_node(&net, n, &images, &archy, &config)?;
     }
     println!(
         "archy is paired with every node and logged in; try:\n  ip netns exec {ns} {archy} --config-dir {cfg} catalog\n  ip netns exec {ns} {archy} --config-dir {cfg} install hello-web\n  ip netns exec {ns} curl http://{first}:8080/",
