@@ -265,8 +265,21 @@ fn malformed_bodies(lab: &Lab) {
                 if i % 2 == 0 {
                     req = req.bearer_auth(&token);
                 }
-                let res = req.send().await.unwrap();
+                let res = match req.send().await {
+                    Ok(res) => res,
+                    // The node may answer 413 from the Content-Length and
+                    // close before the client has written the whole body.
+                    Err(e) if i == 500 && e.is_request() => {
+                        eprintln!("the 2 MiB body was cut off by the node: {e}");
+                        errors += 1;
+                        continue;
+                    }
+                    Err(e) => panic!("body {i}: {e}"),
+                };
                 let status = res.status();
+                if i == 500 {
+                    assert_eq!(status, reqwest::StatusCode::PAYLOAD_TOO_LARGE);
+                }
                 let text = res.bytes().await.unwrap();
                 let answer: Response = serde_json::from_slice(&text).unwrap_or_else(|e| {
                     panic!(
