@@ -384,21 +384,21 @@ impl SecretStore {
             env_names = Some(sweep(&env_dir, "env", &mut report)?);
         }
 
-        // Hex secrets first: bcrypt secrets need their source's final value.
+        // Hex secrets first: derived secrets need their source's final value.
         let mut values: BTreeMap<&str, String> = BTreeMap::new();
         let (hashes, randoms): (Vec<&GeneratedSecret>, Vec<&GeneratedSecret>) = app
             .generated_secrets
             .iter()
-            .partition(|s| s.kind == SecretKindName::Bcrypt);
+            .partition(|s| s.kind.is_derived());
         for secret in randoms.into_iter().chain(hashes) {
             check_bare_name("secret name", &secret.name)?;
-            let source = match (secret.kind, &secret.from) {
-                (SecretKindName::Bcrypt, Some(from)) => match values.get(from.as_str()) {
+            let source = match (secret.kind.is_derived(), &secret.from) {
+                (true, Some(from)) => match values.get(from.as_str()) {
                     Some(v) => Some(v.as_str()),
                     None => return Err(undeclared(&app.id, from)),
                 },
-                (SecretKindName::Bcrypt, None) => return Err(undeclared(&app.id, &secret.name)),
-                _ => None,
+                (true, None) => return Err(undeclared(&app.id, &secret.name)),
+                (false, _) => None,
             };
             let value = self.secret(&app.id, files_fd.as_fd(), secret, source, &mut report)?;
             values.insert(&secret.name, value);
@@ -552,7 +552,7 @@ impl SecretStore {
                 bytes,
                 mode,
                 uid,
-            } => match self.check_value(&path, secret.kind, &bytes, source) {
+            } => match self.check_value(&path, secret, &bytes, source) {
                 Ok(value) => {
                     let mode = found_mode.unwrap_or(mode);
                     if mode != SECRET_MODE {
@@ -591,10 +591,19 @@ impl SecretStore {
                     name: secret.name.clone(),
                     source: e,
                 })?,
-            (SecretKindName::Bcrypt, None) => return Err(undeclared(app, &secret.name)),
+            (SecretKindName::Rpcauth, Some(source)) => {
+                let user = secret
+                    .user
+                    .as_deref()
+                    .ok_or_else(|| undeclared(app, &secret.name))?;
+                rpcauth_line(user, &random_hex::<16>()?, source)
+            }
+            (SecretKindName::Bcrypt | SecretKindName::Rpcauth, None) => {
+                return Err(undeclared(app, &secret.name));
+            }
         };
         fsutil::atomic_write(&path, value.as_bytes(), SECRET_MODE)?;
-        if let Some(source) = source {
+        if let (SecretKindName::Bcrypt, Some(source)) = (secret.kind, source) {
             self.remember(path, source, &value);
         }
         if let Some(problem) = problem {
@@ -611,7 +620,7 @@ impl SecretStore {
     fn check_value(
         &self,
         path: &Path,
-        kind: SecretKindName,
+        secret: &GeneratedSecret,
         bytes: &[u8],
         source: Option<&str>,
     ) -> Result<String, Problem> {
@@ -620,9 +629,15 @@ impl SecretStore {
             return Err(Problem::Empty);
         }
         let value = std::str::from_utf8(bytes).map_err(|_| Problem::Corrupt)?;
-        let valid = match kind {
+        let valid = match secret.kind {
             SecretKindName::Hex16 => is_lower_hex(value, 32),
             SecretKindName::Hex32 => is_lower_hex(value, 64),
+            SecretKindName::Rpcauth => {
+                let (Some(source), Some(user)) = (source, secret.user.as_deref()) else {
+                    return Err(Problem::Corrupt);
+                };
+                return check_rpcauth(value, user, source).map(|()| value.to_owned());
+            }
             SecretKindName::Bcrypt => {
                 let source = source.ok_or(Problem::Corrupt)?;
                 return self
@@ -914,6 +929,60 @@ fn random_hex<const N: usize>() -> Result<String, SecretError> {
     Ok(hex::encode(bytes))
 }
 
+/// bitcoind's `rpcauth` value for `password`: `<user>:<salt>$<hmac>`, the
+/// hmac being HMAC-SHA256 keyed with the salt's text over the password, in
+/// hex — exactly what `share/rpcauth/rpcauth.py` of bitcoin computes. The
+/// same salt always gives the same line, so a stored line is checked by
+/// recomputing it.
+fn rpcauth_line(user: &str, salt: &str, password: &str) -> String {
+    let hmac = hex::encode(hmac_sha256(salt.as_bytes(), password.as_bytes()));
+    format!("{user}:{salt}${hmac}")
+}
+
+/// Whether `value` is a well-formed rpcauth line for `user` that
+/// authenticates `password`; [`Problem::Mismatch`] when it is well formed
+/// but for another user or password (the source changed).
+fn check_rpcauth(value: &str, user: &str, password: &str) -> Result<(), Problem> {
+    let (found_user, rest) = value.split_once(':').ok_or(Problem::Corrupt)?;
+    let (salt, hmac) = rest.split_once('$').ok_or(Problem::Corrupt)?;
+    if found_user.is_empty() || !is_lower_hex(salt, 32) || !is_lower_hex(hmac, 64) {
+        return Err(Problem::Corrupt);
+    }
+    if found_user == user && rpcauth_line(user, salt, password) == value {
+        Ok(())
+    } else {
+        Err(Problem::Mismatch)
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104) over `sha2`, which the daemon already uses.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    const BLOCK: usize = 64;
+    let mut block = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| -> [u8; BLOCK] {
+        let mut p = [byte; BLOCK];
+        for (p, k) in p.iter_mut().zip(block) {
+            *p ^= k;
+        }
+        p
+    };
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
 fn is_lower_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
@@ -965,4 +1034,130 @@ fn not_a_secret(path: &Path, why: &str) -> SecretError {
         ),
     )
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_sha256_matches_rfc_4231() {
+        // Test case 2 (short key) and 6 (key longer than a block).
+        assert_eq!(
+            hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(
+            hex::encode(hmac_sha256(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    #[test]
+    fn rpcauth_line_is_what_bitcoins_rpcauth_py_prints() {
+        // python3: salt = "0011…ff"; hmac.new(salt.encode(), pw.encode(), "SHA256").hexdigest()
+        let line = rpcauth_line(
+            "archipelago",
+            "00112233445566778899aabbccddeeff",
+            "correct horse battery staple",
+        );
+        assert_eq!(
+            line,
+            "archipelago:00112233445566778899aabbccddeeff$2d72c6e4d755be2a8795b131e5b9f2ca8fba0995d323c15d96a49e72239204da"
+        );
+        assert_eq!(
+            check_rpcauth(&line, "archipelago", "correct horse battery staple"),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn rpcauth_check_tells_a_changed_source_from_garbage() {
+        let line = rpcauth_line("alice", "00112233445566778899aabbccddeeff", "pw");
+        assert_eq!(
+            check_rpcauth(&line, "alice", "other"),
+            Err(Problem::Mismatch)
+        );
+        assert_eq!(check_rpcauth(&line, "bob", "pw"), Err(Problem::Mismatch));
+        for bad in [
+            "",
+            "alice",
+            "alice:nosalt",
+            "alice:0011$00",
+            ":00112233445566778899aabbccddeeff$2d72c6e4d755be2a8795b131e5b9f2ca8fba0995d323c15d96a49e72239204da",
+            "alice:00112233445566778899AABBCCDDEEFF$2d72c6e4d755be2a8795b131e5b9f2ca8fba0995d323c15d96a49e72239204da",
+        ] {
+            assert_eq!(
+                check_rpcauth(bad, "alice", "pw"),
+                Err(Problem::Corrupt),
+                "{bad}"
+            );
+        }
+    }
+
+    /// The store makes an rpcauth line for the password, leaves it alone
+    /// while it matches, and recomputes it when the password changes or the
+    /// line is damaged.
+    #[test]
+    fn rpcauth_secrets_follow_their_password() {
+        let home = tempfile::tempdir().unwrap();
+        let layout = Layout::under_home(home.path());
+        let store = SecretStore::new(layout.clone());
+        let yaml = "id: node\nname: Node\nversion: '1'\ncategory: bitcoin\n\
+            generated_secrets:\n  - { name: pw, kind: hex32 }\n  - { name: auth, kind: rpcauth, from: pw, user: alice }\n\
+            containers:\n  - name: d\n    image: r.example/d:1\n    secrets:\n      - { name: auth, env: AUTH }\n";
+        let app = crate::manifest::parse(Path::new("m.yml"), yaml).unwrap();
+        let report = store.materialise(&app).unwrap();
+        assert_eq!(report.generated, ["pw", "auth"]);
+        let pw = store.read("node", "pw").unwrap().unwrap();
+        let auth = store.read("node", "auth").unwrap().unwrap();
+        assert_eq!(check_rpcauth(&auth, "alice", &pw), Ok(()));
+        let env = fs::read_to_string(layout.env_file("node", "d")).unwrap();
+        assert_eq!(env, format!("AUTH={auth}\n"));
+
+        store.deep_check_next();
+        assert!(!store.materialise(&app).unwrap().changed());
+        assert_eq!(
+            store.read("node", "auth").unwrap().unwrap(),
+            auth,
+            "same salt, same line"
+        );
+
+        fsutil::atomic_write(
+            &layout.secret_file("node", "pw"),
+            "ab".repeat(32).as_bytes(),
+            SECRET_MODE,
+        )
+        .unwrap();
+        store.deep_check_next();
+        let report = store.materialise(&app).unwrap();
+        assert_eq!(
+            report.repaired,
+            [Repair {
+                secret: "auth".into(),
+                problem: Problem::Mismatch
+            }]
+        );
+        let auth = store.read("node", "auth").unwrap().unwrap();
+        assert_eq!(check_rpcauth(&auth, "alice", &"ab".repeat(32)), Ok(()));
+
+        fsutil::atomic_write(
+            &layout.secret_file("node", "auth"),
+            b"alice:nonsense",
+            SECRET_MODE,
+        )
+        .unwrap();
+        store.deep_check_next();
+        let report = store.materialise(&app).unwrap();
+        assert_eq!(
+            report.repaired,
+            [Repair {
+                secret: "auth".into(),
+                problem: Problem::Corrupt
+            }]
+        );
+    }
 }

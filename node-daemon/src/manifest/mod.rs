@@ -8,7 +8,9 @@ mod validate;
 
 pub use error::{FieldError, ManifestError};
 pub use model::*;
-pub use validate::{CAPABILITY_ALLOWLIST, Strictness, is_valid_app_id, validate, validate_set};
+pub use validate::{
+    CAPABILITY_ALLOWLIST, Strictness, bind_set, is_valid_app_id, validate, validate_set,
+};
 
 use std::path::Path;
 

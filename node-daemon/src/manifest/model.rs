@@ -39,6 +39,13 @@ pub struct Manifest {
     /// What this app offers to apps that depend on it.
     #[serde(default)]
     pub exports: Exports,
+    /// Capabilities this app stands for (`bitcoin-node`): another app may
+    /// depend on the capability instead of on this app, and any installed
+    /// app that provides it satisfies the dependency. Apps providing the
+    /// same capability promise the same `exports` (port and secret names),
+    /// so a dependant reads the same names from whichever is installed.
+    #[serde(default)]
+    pub provides: Vec<String>,
     /// Where a person opens the app.
     #[serde(default)]
     pub ui: Option<Ui>,
@@ -112,6 +119,11 @@ pub struct Container {
     /// How long starting may take, image pull included.
     #[serde(default)]
     pub start_timeout: Option<HumanDuration>,
+    /// How long the container may take to stop after SIGTERM before it is
+    /// killed (podman's default: 10s). Databases and chain daemons that
+    /// flush caches on shutdown need minutes.
+    #[serde(default)]
+    pub stop_timeout: Option<HumanDuration>,
     /// Refused by validation; present so the error can say why.
     #[serde(default)]
     pub privileged: bool,
@@ -245,9 +257,13 @@ pub struct GeneratedSecret {
     /// Bare file name of the secret (no `/`, no `..`).
     pub name: String,
     pub kind: SecretKindName,
-    /// For `bcrypt`: the name of the generated secret whose hash this is.
+    /// For `bcrypt` and `rpcauth`: the name of the generated hex secret it
+    /// is derived from.
     #[serde(default)]
     pub from: Option<String>,
+    /// For `rpcauth`: the RPC user name written into the line.
+    #[serde(default)]
+    pub user: Option<String>,
 }
 
 /// How a generated secret is made.
@@ -260,6 +276,19 @@ pub enum SecretKindName {
     Hex32,
     /// The bcrypt hash of another generated secret.
     Bcrypt,
+    /// bitcoind's `rpcauth` value for another generated secret:
+    /// `<user>:<salt>$<hmac>`, where the salt is 16 random bytes in hex and
+    /// the hmac is HMAC-SHA256 keyed with the salt (as text) over the
+    /// password, in hex — what bitcoin's `share/rpcauth/rpcauth.py` prints.
+    Rpcauth,
+}
+
+impl SecretKindName {
+    /// Whether the secret is computed from another generated secret (`from`)
+    /// rather than drawn at random.
+    pub const fn is_derived(self) -> bool {
+        matches!(self, Self::Bcrypt | Self::Rpcauth)
+    }
 }
 
 impl fmt::Display for SecretKindName {
@@ -268,6 +297,7 @@ impl fmt::Display for SecretKindName {
             Self::Hex16 => "hex16",
             Self::Hex32 => "hex32",
             Self::Bcrypt => "bcrypt",
+            Self::Rpcauth => "rpcauth",
         })
     }
 }
@@ -306,16 +336,76 @@ pub struct Link {
     /// Variable that gets the port number alone.
     #[serde(default)]
     pub port_env: Option<String>,
+    /// Variable that gets `<scheme>://host:port`, for programs that want a
+    /// URL (`http://…` for an RPC endpoint, `tcp://…` for a ZMQ socket).
+    #[serde(default)]
+    pub url_env: Option<String>,
+    /// The scheme of `url_env`; required with it.
+    #[serde(default)]
+    pub scheme: Option<String>,
 }
 
-/// Another app this app needs (or can use).
+/// Another app this app needs (or can use), named either by its id
+/// (`app: bitcoin-knots`) or by a capability that apps `provide`
+/// (`capability: bitcoin-node`), which any one installed provider satisfies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "DependencyYaml", into = "DependencyYaml")]
+pub struct Dependency {
+    /// The name secrets' `from` and links' `app` use for this dependency:
+    /// the app id, or the capability's name when `capability` is set.
+    pub app: String,
+    /// `app` names a capability, not an app. [`super::bind_set`] replaces it
+    /// with the id of the app that provides it.
+    pub capability: bool,
+    /// Optional dependencies are used when installed and ignored otherwise.
+    pub optional: bool,
+}
+
+/// How a dependency is written: exactly one of `app` and `capability`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Dependency {
-    pub app: String,
-    /// Optional dependencies are used when installed and ignored otherwise.
-    #[serde(default)]
-    pub optional: bool,
+struct DependencyYaml {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    app: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    capability: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    optional: bool,
+}
+
+impl TryFrom<DependencyYaml> for Dependency {
+    type Error = String;
+
+    fn try_from(d: DependencyYaml) -> Result<Self, String> {
+        match (d.app, d.capability) {
+            (Some(app), None) => Ok(Self {
+                app,
+                capability: false,
+                optional: d.optional,
+            }),
+            (None, Some(name)) => Ok(Self {
+                app: name,
+                capability: true,
+                optional: d.optional,
+            }),
+            _ => Err("give exactly one of `app` (an app id) or `capability` (a capability that apps `provide`, such as `bitcoin-node`)".to_owned()),
+        }
+    }
+}
+
+impl From<Dependency> for DependencyYaml {
+    fn from(d: Dependency) -> Self {
+        let (app, capability) = if d.capability {
+            (None, Some(d.app))
+        } else {
+            (Some(d.app), None)
+        };
+        Self {
+            app,
+            capability,
+            optional: d.optional,
+        }
+    }
 }
 
 /// What an app offers to the apps that depend on it.

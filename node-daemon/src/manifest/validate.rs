@@ -4,7 +4,7 @@
 //! reason that says what to do; all problems are collected, not just the first.
 
 use super::error::{FieldError, ManifestError};
-use super::model::{Container, Manifest, Mount, NamespaceMode, SecretKindName};
+use super::model::{Container, Dependency, Manifest, Mount, NamespaceMode, SecretKindName};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::time::Duration;
@@ -54,46 +54,49 @@ pub fn validate(file: &Path, m: &Manifest, strictness: Strictness) -> Result<(),
 }
 
 /// Checks a set of apps that will be installed together: required
-/// dependencies present, imported secrets and ports exported by the
-/// dependency, and no host port used twice across apps.
+/// dependencies present (a capability provided by exactly one app of the
+/// set), imported secrets and ports exported by the dependency, no host port
+/// used twice across apps, no capability named like an app, and no
+/// dependency cycle.
 pub fn validate_set<'a>(
     apps: impl IntoIterator<Item = (&'a Path, &'a Manifest)>,
 ) -> Result<(), Vec<ManifestError>> {
     let apps: Vec<(&Path, &Manifest)> = apps.into_iter().collect();
-    let by_id: HashMap<&str, &Manifest> = apps.iter().map(|(_, m)| (m.id.as_str(), *m)).collect();
+    let set = AppSet::new(&apps);
     let mut port_owner: BTreeMap<(u16, String), &str> = BTreeMap::new();
     let mut out = Vec::new();
     for (file, m) in &apps {
         let mut errs = Vec::new();
-        for (i, dep) in m.dependencies.iter().enumerate() {
-            if !dep.optional && !by_id.contains_key(dep.app.as_str()) {
+        for (i, p) in m.provides.iter().enumerate() {
+            if set.by_id.contains_key(p.as_str()) {
                 errs.push(err(
-                    format!("dependencies[{i}].app"),
-                    format!(
-                        "requires app `{}`, which is not installed: install it first",
-                        dep.app
-                    ),
+                    format!("provides[{i}]"),
+                    format!("`{p}` is also the id of an app in the set: a capability must not be named like an app"),
                 ));
             }
         }
+        missing_dependencies(m, &set, &mut errs);
         for (ci, c) in m.containers.iter().enumerate() {
             for (si, s) in c.secrets.iter().enumerate() {
                 let Some(from) = &s.from else { continue };
-                if let Some(dep) = by_id.get(from.as_str()) {
+                if let Some(dep) = set.resolve_name(m, from) {
                     if !dep.exports.secrets.contains(&s.name) {
                         errs.push(err(
                             format!("containers[{ci}].secrets[{si}].name"),
-                            format!("app `{from}` does not export a secret named `{}`", s.name),
+                            format!(
+                                "app `{}` does not export a secret named `{}`",
+                                dep.id, s.name
+                            ),
                         ));
                     }
                 }
             }
             for (li, l) in c.links.iter().enumerate() {
-                if let Some(dep) = by_id.get(l.app.as_str()) {
+                if let Some(dep) = set.resolve_name(m, &l.app) {
                     if !dep.exports.ports.contains_key(&l.port) {
                         errs.push(err(
                             format!("containers[{ci}].links[{li}].port"),
-                            format!("app `{}` does not export a port named `{}`", l.app, l.port),
+                            format!("app `{}` does not export a port named `{}`", dep.id, l.port),
                         ));
                     }
                 }
@@ -122,9 +125,14 @@ pub fn validate_set<'a>(
         }
     }
     for (file, m) in &apps {
-        if let Some(i) = dependency_cycle(m, &by_id) {
+        if let Some(i) = dependency_cycle(m, &set) {
+            let key = if m.dependencies[i].capability {
+                "capability"
+            } else {
+                "app"
+            };
             let e = err(
-                format!("dependencies[{i}].app"),
+                format!("dependencies[{i}].{key}"),
                 format!(
                     "`{}` depends back on `{}` (directly or through other apps): dependencies must not form a cycle",
                     m.dependencies[i].app, m.id
@@ -145,20 +153,140 @@ pub fn validate_set<'a>(
     if out.is_empty() { Ok(()) } else { Err(out) }
 }
 
+/// Required dependencies of `m` that the set does not satisfy, and
+/// capabilities it cannot tell apart.
+fn missing_dependencies(m: &Manifest, set: &AppSet<'_>, errs: &mut Vec<FieldError>) {
+    for (i, dep) in m.dependencies.iter().enumerate() {
+        match set.resolve(dep) {
+            Ok(Some(_)) => {}
+            Ok(None) if dep.optional => {}
+            Ok(None) if dep.capability => errs.push(err(
+                format!("dependencies[{i}].capability"),
+                format!(
+                    "requires an app that provides `{}`, and none is installed: install one first",
+                    dep.app
+                ),
+            )),
+            Ok(None) => errs.push(err(
+                format!("dependencies[{i}].app"),
+                format!(
+                    "requires app `{}`, which is not installed: install it first",
+                    dep.app
+                ),
+            )),
+            Err(providers) => errs.push(err(
+                format!("dependencies[{i}].capability"),
+                format!(
+                    "`{}` is provided by several installed apps ({}): keep only one of them",
+                    dep.app,
+                    providers.join(", ")
+                ),
+            )),
+        }
+    }
+}
+
+/// Checks a set with [`validate_set`], then binds every app to it: each
+/// dependency on a capability becomes a dependency on the app of the set
+/// that provides it, and the secrets (`from`) and links (`app`) that named
+/// the capability name that app. The result says only app ids, so
+/// rendering, secrets and the reconciler need to know nothing about
+/// capabilities. An optional capability nobody provides stays as it is
+/// (and is ignored like any missing optional dependency). Apps come back in
+/// the order given.
+pub fn bind_set<'a>(
+    apps: impl IntoIterator<Item = (&'a Path, &'a Manifest)>,
+) -> Result<Vec<Manifest>, Vec<ManifestError>> {
+    let apps: Vec<(&Path, &Manifest)> = apps.into_iter().collect();
+    validate_set(apps.iter().copied())?;
+    let set = AppSet::new(&apps);
+    Ok(apps.iter().map(|(_, m)| set.bind(m)).collect())
+}
+
+/// The apps of a set by id, and the providers of each capability.
+struct AppSet<'a> {
+    by_id: HashMap<&'a str, &'a Manifest>,
+    providers: BTreeMap<&'a str, Vec<&'a Manifest>>,
+}
+
+impl<'a> AppSet<'a> {
+    fn new(apps: &[(&'a Path, &'a Manifest)]) -> Self {
+        let mut providers: BTreeMap<&str, Vec<&Manifest>> = BTreeMap::new();
+        for (_, m) in apps {
+            for p in &m.provides {
+                providers.entry(p.as_str()).or_default().push(*m);
+            }
+        }
+        Self {
+            by_id: apps.iter().map(|(_, m)| (m.id.as_str(), *m)).collect(),
+            providers,
+        }
+    }
+
+    /// The app of the set satisfying `dep`; `Err` with their ids when
+    /// several apps provide the capability.
+    fn resolve(&self, dep: &Dependency) -> Result<Option<&'a Manifest>, Vec<String>> {
+        if !dep.capability {
+            return Ok(self.by_id.get(dep.app.as_str()).copied());
+        }
+        match self.providers.get(dep.app.as_str()).map(Vec::as_slice) {
+            None | Some([]) => Ok(None),
+            Some([one]) => Ok(Some(*one)),
+            Some(many) => Err(many.iter().map(|m| m.id.clone()).collect()),
+        }
+    }
+
+    /// The app that `m`'s dependency called `name` resolves to, if exactly one.
+    fn resolve_name(&self, m: &Manifest, name: &str) -> Option<&'a Manifest> {
+        let dep = m.dependencies.iter().find(|d| d.app == name)?;
+        self.resolve(dep).ok().flatten()
+    }
+
+    fn bind(&self, m: &Manifest) -> Manifest {
+        let mut bound = m.clone();
+        let mut renamed: BTreeMap<String, String> = BTreeMap::new();
+        for dep in &mut bound.dependencies {
+            if !dep.capability {
+                continue;
+            }
+            if let Ok(Some(provider)) = self.resolve(dep) {
+                renamed.insert(dep.app.clone(), provider.id.clone());
+                dep.app.clone_from(&provider.id);
+                dep.capability = false;
+            }
+        }
+        for c in &mut bound.containers {
+            for s in &mut c.secrets {
+                if let Some(to) = s.from.as_ref().and_then(|f| renamed.get(f)) {
+                    s.from = Some(to.clone());
+                }
+            }
+            for l in &mut c.links {
+                if let Some(to) = renamed.get(&l.app) {
+                    l.app.clone_from(to);
+                }
+            }
+        }
+        bound
+    }
+}
+
 /// The index of a dependency of `m` through which the dependency graph leads
 /// back to `m`, if any.
-fn dependency_cycle(m: &Manifest, by_id: &HashMap<&str, &Manifest>) -> Option<usize> {
+fn dependency_cycle(m: &Manifest, set: &AppSet<'_>) -> Option<usize> {
     m.dependencies.iter().position(|first| {
         let mut seen: BTreeSet<&str> = BTreeSet::new();
-        let mut todo = vec![first.app.as_str()];
-        while let Some(id) = todo.pop() {
-            if id == m.id {
+        let mut todo: Vec<&Manifest> = set.resolve(first).ok().flatten().into_iter().collect();
+        while let Some(app) = todo.pop() {
+            if app.id == m.id {
                 return true;
             }
-            if seen.insert(id) {
-                if let Some(dep) = by_id.get(id) {
-                    todo.extend(dep.dependencies.iter().map(|d| d.app.as_str()));
-                }
+            if seen.insert(app.id.as_str()) {
+                todo.extend(
+                    app.dependencies
+                        .iter()
+                        .filter_map(|d| set.resolve(d).ok().flatten()),
+                );
             }
         }
         false
@@ -213,6 +341,7 @@ impl Validator {
         self.identity(m);
         let volume_names = self.volume_decls(m);
         let secret_kinds = self.generated_secrets(m);
+        self.provides(m);
         let deps = self.dependencies(m);
         self.containers(m, &volume_names, &secret_kinds, &deps);
         self.depends_on_cycles(m);
@@ -420,28 +549,52 @@ impl Validator {
             }
         }
         for (i, s) in m.generated_secrets.iter().enumerate() {
-            match (s.kind, &s.from) {
-                (SecretKindName::Bcrypt, None) => self.push(
+            match (s.kind.is_derived(), &s.from) {
+                (true, None) => self.push(
                     format!("generated_secrets[{i}].from"),
-                    "a bcrypt secret needs `from`: the name of the hex secret it hashes",
+                    format!(
+                        "a {} secret needs `from`: the name of the hex secret it is derived from",
+                        s.kind
+                    ),
                 ),
-                (SecretKindName::Bcrypt, Some(from)) => match kinds.get(from) {
+                (true, Some(from)) => match kinds.get(from) {
                     Some(SecretKindName::Hex16 | SecretKindName::Hex32) => {}
-                    Some(SecretKindName::Bcrypt) => self.push(
+                    Some(other) => self.push(
                         format!("generated_secrets[{i}].from"),
-                        format!("`{from}` is itself a bcrypt hash: hash a hex16 or hex32 secret"),
+                        format!(
+                            "`{from}` is itself a {other} hash: derive from a hex16 or hex32 secret"
+                        ),
                     ),
                     None => self.push(
                         format!("generated_secrets[{i}].from"),
                         format!("no generated secret named `{from}` in this manifest"),
                     ),
                 },
-                (_, Some(_)) => self.push(
+                (false, Some(_)) => self.push(
                     format!("generated_secrets[{i}].from"),
                     format!(
-                        "only bcrypt secrets take `from`; a {} secret is random",
+                        "only bcrypt secrets take `from` (and rpcauth ones); a {} secret is random",
                         s.kind
                     ),
+                ),
+                (false, None) => {}
+            }
+            match (s.kind, &s.user) {
+                (SecretKindName::Rpcauth, None) => self.push(
+                    format!("generated_secrets[{i}].user"),
+                    "an rpcauth secret needs `user`: the RPC user name clients log in with",
+                ),
+                (SecretKindName::Rpcauth, Some(user)) => {
+                    if !is_rpc_user(user) {
+                        self.push(
+                            format!("generated_secrets[{i}].user"),
+                            format!("`{user}` is not an RPC user name: use 1-64 letters, digits, `_`, `-` or `.`"),
+                        );
+                    }
+                }
+                (_, Some(_)) => self.push(
+                    format!("generated_secrets[{i}].user"),
+                    format!("only rpcauth secrets take `user`, not a {} secret", s.kind),
                 ),
                 (_, None) => {}
             }
@@ -452,16 +605,46 @@ impl Validator {
     fn dependencies(&mut self, m: &Manifest) -> BTreeSet<String> {
         let mut deps = BTreeSet::new();
         for (i, d) in m.dependencies.iter().enumerate() {
-            let at = format!("dependencies[{i}].app");
+            let (at, what) = if d.capability {
+                (format!("dependencies[{i}].capability"), "capability name")
+            } else {
+                (format!("dependencies[{i}].app"), "app id")
+            };
             if !is_valid_app_id(&d.app) {
-                self.push(at, format!("`{}` is not a valid app id", d.app));
-            } else if d.app == m.id {
+                self.push(at, format!("`{}` is not a valid {what}", d.app));
+            } else if !d.capability && d.app == m.id {
                 self.push(at, "an app cannot depend on itself");
+            } else if d.capability && m.provides.contains(&d.app) {
+                self.push(
+                    at,
+                    format!(
+                        "this app provides `{}` itself: it cannot depend on it",
+                        d.app
+                    ),
+                );
             } else if !deps.insert(d.app.clone()) {
                 self.push(at, format!("`{}` is listed twice", d.app));
             }
         }
         deps
+    }
+
+    /// Capability names: like app ids, each once, never the app's own id.
+    fn provides(&mut self, m: &Manifest) {
+        let mut seen = BTreeSet::new();
+        for (i, p) in m.provides.iter().enumerate() {
+            let at = format!("provides[{i}]");
+            if !is_valid_app_id(p) {
+                self.push(at, format!("`{p}` is not a valid capability name: use 1-40 lowercase letters, digits and single dashes, starting with a letter"));
+            } else if *p == m.id {
+                self.push(
+                    at,
+                    "an app need not provide its own id: dependants name it with `app`",
+                );
+            } else if !seen.insert(p.as_str()) {
+                self.push(at, format!("`{p}` is listed twice"));
+            }
+        }
     }
 
     #[allow(clippy::too_many_lines)]
@@ -581,16 +764,36 @@ impl Validator {
                     format!("`{}` is not among this app's dependencies", l.app),
                 );
             }
-            if l.address_env.is_none() && l.host_env.is_none() && l.port_env.is_none() {
+            if l.address_env.is_none()
+                && l.host_env.is_none()
+                && l.port_env.is_none()
+                && l.url_env.is_none()
+            {
                 self.push(
                     lat.clone(),
-                    "give at least one of `address_env`, `host_env`, `port_env`",
+                    "give at least one of `address_env`, `host_env`, `port_env`, `url_env`",
                 );
+            }
+            match (&l.url_env, &l.scheme) {
+                (Some(_), None) => self.push(
+                    format!("{lat}.scheme"),
+                    "`url_env` needs `scheme`, such as `http` or `tcp`",
+                ),
+                (None, Some(_)) => self.push(
+                    format!("{lat}.scheme"),
+                    "`scheme` is only used with `url_env`",
+                ),
+                (_, Some(scheme)) if !is_scheme(scheme) => self.push(
+                    format!("{lat}.scheme"),
+                    format!("`{scheme}` is not a URL scheme: use lowercase letters, digits, `+`, `-` or `.`, starting with a letter"),
+                ),
+                _ => {}
             }
             for (key, v) in [
                 ("address_env", &l.address_env),
                 ("host_env", &l.host_env),
                 ("port_env", &l.port_env),
+                ("url_env", &l.url_env),
             ] {
                 if let Some(v) = v {
                     self.env_target(&format!("{lat}.{key}"), v, &mut env_names);
@@ -686,6 +889,11 @@ impl Validator {
                     format!("{at}.depends_on[{i}]"),
                     format!("no container named `{d}` in this app"),
                 );
+            }
+        }
+        if let Some(t) = c.stop_timeout {
+            if t.0 < Duration::from_secs(1) || t.0 > Duration::from_secs(3600) {
+                self.push(format!("{at}.stop_timeout"), "must be between 1s and 1h");
             }
         }
         if let Some(t) = c.start_timeout {
@@ -870,6 +1078,24 @@ impl Validator {
     }
 }
 
+/// `http`, `tcp`, `ws`: a URL scheme per RFC 3986, lowercase, at most 16.
+fn is_scheme(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 16
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '-' | '.'))
+}
+
+/// What bitcoind accepts before the `:` of an rpcauth line, kept to
+/// characters that need no quoting anywhere.
+fn is_rpc_user(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
 fn is_env_name(s: &str) -> bool {
     !s.is_empty()
         && !s.starts_with(|c: char| c.is_ascii_digit())
@@ -1016,5 +1242,217 @@ mod tests {
         ] {
             assert!(!is_valid_app_id(bad), "{bad}");
         }
+    }
+    /// A small valid app; `extra` is appended at the top level and
+    /// `container` inside its one container.
+    fn app(id: &str, extra: &str, container: &str) -> Manifest {
+        let text = format!(
+            "id: {id}\nname: {id}\nversion: '1'\ncategory: utilities\n{extra}\ncontainers:\n  - name: main\n    image: registry.example.org/{id}:1@sha256:{}\n{container}\n",
+            "a".repeat(64)
+        );
+        crate::manifest::parse(Path::new("m.yml"), &text).unwrap()
+    }
+
+    fn fields(m: &Manifest) -> Vec<String> {
+        validate(Path::new("m.yml"), m, Strictness::Catalog)
+            .err()
+            .map(|e| e.errors.into_iter().map(|e| e.field).collect())
+            .unwrap_or_default()
+    }
+
+    const NODE: &str = "provides: [chain]\ngenerated_secrets:\n  - name: pw\n    kind: hex32\nexports:\n  ports:\n    rpc: { container: main, port: 1 }\n  secrets: [pw]";
+    const CLIENT_DEPS: &str = "dependencies:\n  - capability: chain";
+    const CLIENT_USES: &str = "    secrets:\n      - { name: pw, from: chain, env: PW }\n    links:\n      - { app: chain, port: rpc, url_env: RPC_URL, scheme: http }";
+
+    #[test]
+    fn a_dependency_names_an_app_or_a_capability_never_both() {
+        let m = app("c", CLIENT_DEPS, CLIENT_USES);
+        assert_eq!(fields(&m), Vec::<String>::new());
+        assert!(m.dependencies[0].capability && m.dependencies[0].app == "chain");
+        let yaml = serde_yaml::to_string(&m.dependencies).unwrap();
+        assert_eq!(yaml.trim(), "- capability: chain");
+        for bad in ["- { app: a, capability: b }", "- { optional: true }"] {
+            let text = format!(
+                "id: c\nname: c\nversion: '1'\ncategory: utilities\ncontainers: []\ndependencies:\n  {bad}\n"
+            );
+            let e = crate::manifest::parse(Path::new("m.yml"), &text).unwrap_err();
+            assert_eq!(e.fields(), ["dependencies[0]"], "{e}");
+            assert!(e.to_string().contains("exactly one of `app`"), "{e}");
+        }
+    }
+
+    #[test]
+    fn provides_and_capability_dependencies_are_checked() {
+        assert_eq!(fields(&app("a", "provides: [Chain]", "")), ["provides[0]"]);
+        assert_eq!(fields(&app("a", "provides: [a]", "")), ["provides[0]"]);
+        assert_eq!(fields(&app("a", "provides: [x, x]", "")), ["provides[1]"]);
+        assert_eq!(
+            fields(&app(
+                "a",
+                "provides: [x]\ndependencies:\n  - capability: x",
+                ""
+            )),
+            ["dependencies[0].capability"]
+        );
+    }
+
+    #[test]
+    fn rpcauth_secrets_need_a_hex_source_and_a_user() {
+        let with = |secrets: &str| {
+            app(
+                "a",
+                &format!(
+                    "generated_secrets:\n  - {{ name: pw, kind: hex32 }}\n  - {{ name: h, kind: bcrypt, from: pw }}\n{secrets}"
+                ),
+                "",
+            )
+        };
+        assert_eq!(
+            fields(&with(
+                "  - { name: r, kind: rpcauth, from: pw, user: alice }"
+            )),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            fields(&with("  - { name: r, kind: rpcauth, from: pw }")),
+            ["generated_secrets[2].user"]
+        );
+        assert_eq!(
+            fields(&with("  - { name: r, kind: rpcauth, user: alice }")),
+            ["generated_secrets[2].from"]
+        );
+        assert_eq!(
+            fields(&with(
+                "  - { name: r, kind: rpcauth, from: h, user: alice }"
+            )),
+            ["generated_secrets[2].from"]
+        );
+        assert_eq!(
+            fields(&with(
+                "  - { name: r, kind: rpcauth, from: pw, user: 'a:b' }"
+            )),
+            ["generated_secrets[2].user"]
+        );
+        assert_eq!(
+            fields(&with("  - { name: r, kind: hex16, user: alice }")),
+            ["generated_secrets[2].user"]
+        );
+    }
+
+    #[test]
+    fn url_links_need_a_scheme_and_stop_timeouts_a_sane_length() {
+        let deps = "dependencies:\n  - app: b";
+        let link = |l: &str| {
+            app(
+                "a",
+                deps,
+                &format!("    links:\n      - {{ app: b, port: rpc, {l} }}"),
+            )
+        };
+        assert_eq!(
+            fields(&link("url_env: U, scheme: http")),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            fields(&link("url_env: U")),
+            ["containers[0].links[0].scheme"]
+        );
+        assert_eq!(
+            fields(&link("address_env: A, scheme: http")),
+            ["containers[0].links[0].scheme"]
+        );
+        assert_eq!(
+            fields(&link("url_env: U, scheme: 'h/'")),
+            ["containers[0].links[0].scheme"]
+        );
+        assert_eq!(
+            fields(&app("a", "", "    stop_timeout: 2h")),
+            ["containers[0].stop_timeout"]
+        );
+        assert_eq!(
+            fields(&app("a", "", "    stop_timeout: 10m")),
+            Vec::<String>::new()
+        );
+    }
+
+    fn set_fields(apps: &[&Manifest]) -> Vec<String> {
+        let f = Path::new("m.yml");
+        validate_set(apps.iter().map(|m| (f, *m)))
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|e| e.errors.into_iter().map(|e| e.field))
+            .collect()
+    }
+
+    #[test]
+    fn a_capability_is_satisfied_by_exactly_one_provider() {
+        let client = app("c", CLIENT_DEPS, CLIENT_USES);
+        let one = app("one", NODE, "");
+        let two = app("two", NODE, "");
+        assert_eq!(set_fields(&[&client, &one]), Vec::<String>::new());
+        assert_eq!(set_fields(&[&client]), ["dependencies[0].capability"]);
+        assert_eq!(
+            set_fields(&[&client, &one, &two]),
+            ["dependencies[0].capability"]
+        );
+        // A provider that does not export what the client reads.
+        let bare = app("bare", "provides: [chain]", "");
+        assert_eq!(
+            set_fields(&[&client, &bare]),
+            [
+                "containers[0].secrets[0].name",
+                "containers[0].links[0].port"
+            ]
+        );
+        // A capability named like an app of the set.
+        let named = app("chain", "", "");
+        assert_eq!(set_fields(&[&one, &named]), ["provides[0]"]);
+        // Optional and absent is fine.
+        let optional = app(
+            "o",
+            "dependencies:\n  - { capability: chain, optional: true }",
+            "",
+        );
+        assert_eq!(set_fields(&[&optional]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn binding_names_the_provider_everywhere_the_capability_was() {
+        let client = app("c", CLIENT_DEPS, CLIENT_USES);
+        let one = app("one", NODE, "");
+        let optional = app(
+            "o",
+            "dependencies:\n  - { capability: other, optional: true }",
+            "",
+        );
+        let f = Path::new("m.yml");
+        let bound = bind_set([(f, &client), (f, &one), (f, &optional)]).unwrap();
+        let c = &bound[0];
+        assert_eq!(c.dependencies[0].app, "one");
+        assert!(!c.dependencies[0].capability);
+        assert_eq!(c.containers[0].secrets[0].from.as_deref(), Some("one"));
+        assert_eq!(c.containers[0].links[0].app, "one");
+        assert_eq!(bound[1], one);
+        assert_eq!(
+            bound[2], optional,
+            "an absent optional capability stays as written"
+        );
+        assert_eq!(
+            fields(c),
+            Vec::<String>::new(),
+            "a bound app is a valid app"
+        );
+        assert!(bind_set([(f, &client)]).is_err());
+    }
+
+    #[test]
+    fn cycles_through_capabilities_are_found() {
+        let a = app("a", "provides: [x]\ndependencies:\n  - capability: y", "");
+        let b = app("b", "provides: [y]\ndependencies:\n  - capability: x", "");
+        assert_eq!(
+            set_fields(&[&a, &b]),
+            ["dependencies[0].capability", "dependencies[0].capability"]
+        );
     }
 }

@@ -45,6 +45,10 @@ pub struct ContainerSection {
     pub user: Option<String>,
     /// `RunInit=true`: catatonit as PID 1.
     pub run_init: bool,
+    /// `StopTimeout=` in seconds: how long podman waits after SIGTERM
+    /// before SIGKILL (podman's default is 10 s, too short for a database
+    /// or a chain daemon flushing its caches).
+    pub stop_timeout: Option<u64>,
     /// `Health*=` keys and `Notify=healthy`.
     pub health: Option<HealthKeys>,
     /// `PodmanArgs=`: flags Quadlet has no key for (`--memory`, `--cpus`).
@@ -118,6 +122,10 @@ impl ContainerSection {
         if self.run_init {
             s.add("RunInit", "true");
         }
+        s.add_opt(
+            "StopTimeout",
+            self.stop_timeout.map(|t| t.to_string()).as_ref(),
+        );
         if let Some(h) = &self.health {
             s.add("HealthCmd", health_cmd(&h.cmd))
                 .add("HealthInterval", &h.interval)

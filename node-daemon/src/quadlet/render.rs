@@ -36,6 +36,10 @@ pub const LABEL_CONFIG: &str = "io.archipelago.config";
 /// the first passing health check.
 pub const DEFAULT_START_TIMEOUT_SECS: u64 = 900;
 
+/// How much longer than a container's stop timeout systemd waits before it
+/// kills the unit itself: time for podman to send SIGKILL and clean up.
+const STOP_TIMEOUT_MARGIN_SECS: u64 = 30;
+
 /// What kind of Quadlet file a rendered unit is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum UnitKind {
@@ -163,6 +167,11 @@ pub fn render_app<'a>(
                 timeout_start_sec: c
                     .start_timeout
                     .map_or(DEFAULT_START_TIMEOUT_SECS, |t| t.0.as_secs()),
+                // podman's own stop (SIGTERM, wait, SIGKILL) must finish
+                // before systemd gives up on the unit.
+                timeout_stop_sec: c
+                    .stop_timeout
+                    .map(|t| t.0.as_secs().saturating_add(STOP_TIMEOUT_MARGIN_SECS)),
             },
             install: (run == RunState::Running).then_some(InstallSection {
                 wanted_by: "default.target",
@@ -243,6 +252,9 @@ fn container_section(
         if let Some(var) = &link.port_env {
             env.insert(var.clone(), port.port.to_string());
         }
+        if let (Some(var), Some(scheme)) = (&link.url_env, &link.scheme) {
+            env.insert(var.clone(), format!("{scheme}://{host}:{}", port.port));
+        }
     }
 
     let mut networks = vec![format!("{}.network", app.id)];
@@ -292,6 +304,7 @@ fn container_section(
         read_only: c.read_only,
         user: c.user.clone(),
         run_init: c.init,
+        stop_timeout: c.stop_timeout.map(|t| t.0.as_secs()),
         health: c.health.as_ref().map(|h| HealthKeys {
             cmd: h.command.clone(),
             interval: h.interval.to_string(),

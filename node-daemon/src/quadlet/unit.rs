@@ -42,6 +42,9 @@ pub struct ServiceSection {
     /// `TimeoutStartSec=` in seconds: long enough for an image pull plus the
     /// health check's first success.
     pub timeout_start_sec: u64,
+    /// `TimeoutStopSec=` in seconds, when the container's stop timeout
+    /// needs more than systemd's default (90 s) to play out.
+    pub timeout_stop_sec: Option<u64>,
 }
 
 /// A container stopped on purpose ends with SIGTERM's status (143, from
@@ -54,8 +57,12 @@ impl ServiceSection {
         let mut s = Section::new("Service");
         s.add("Restart", self.restart)
             .add("RestartSec", self.restart_sec.to_string())
-            .add("TimeoutStartSec", self.timeout_start_sec.to_string())
-            .add("SuccessExitStatus", SUCCESS_EXIT_STATUS);
+            .add("TimeoutStartSec", self.timeout_start_sec.to_string());
+        s.add_opt(
+            "TimeoutStopSec",
+            self.timeout_stop_sec.map(|t| t.to_string()).as_ref(),
+        );
+        s.add("SuccessExitStatus", SUCCESS_EXIT_STATUS);
         s
     }
 }
