@@ -841,14 +841,19 @@ fn load_all(
             Err(e) => problems.push(e.to_string()),
         }
     }
-    if let Err(errors) = manifest::validate_set(
+    // Checked as one set, with capability dependencies bound to the app
+    // of the set that provides them (what a node installs).
+    match manifest::bind_set(
         apps.values()
             .filter_map(|m| paths.get(&m.id).map(|p| (*p, m))),
     ) {
-        problems.extend(errors.iter().map(ToString::to_string));
+        Ok(bound) if problems.is_empty() => {
+            Ok(bound.into_iter().map(|m| (m.id.clone(), m)).collect())
+        }
+        Ok(_) => bail!("{}", problems.join("\n")),
+        Err(errors) => {
+            problems.extend(errors.iter().map(ToString::to_string));
+            bail!("{}", problems.join("\n"))
+        }
     }
-    if !problems.is_empty() {
-        bail!("{}", problems.join("\n"));
-    }
-    Ok(apps)
 }

@@ -350,8 +350,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
             self.pull(image, done, total, &progress).await?;
         }
 
-        let text = std::fs::read(&catalog_file)
-            .map_err(|e| fs_error(&FsError::new("read", &catalog_file, e)))?;
+        let text = bound_text(&catalog_file, &manifest)?;
         let installed = self.layout().installed_manifest(id);
         if let Some(dir) = installed.parent() {
             fsutil::ensure_dir(&self.layout().installed_dir, 0o755).map_err(|e| fs_error(&e))?;
@@ -446,23 +445,42 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                 ),
             ));
         }
-        let missing: Vec<&str> = manifest
+        let desired = self.desired();
+        let provided = |capability: &str| {
+            desired
+                .apps()
+                .values()
+                .any(|d| d.manifest.provides.iter().any(|p| p == capability))
+        };
+        let missing: Vec<String> = manifest
             .dependencies
             .iter()
-            .filter(|d| !d.optional && !state.apps.contains_key(&d.app))
-            .map(|d| d.app.as_str())
+            .filter(|d| !d.optional)
+            .filter(|d| {
+                if d.capability {
+                    !provided(&d.app)
+                } else {
+                    !state.apps.contains_key(&d.app)
+                }
+            })
+            .map(|d| {
+                if d.capability {
+                    format!("an app that provides {}", d.app)
+                } else {
+                    d.app.clone()
+                }
+            })
             .collect();
         if !missing.is_empty() {
             return Err(err(
                 ErrorCode::MissingDependency,
                 format!(
-                    "{id} needs {}: install {} first",
+                    "{id} needs {}: install {} first (`archy catalog` lists the apps)",
                     missing.join(", "),
-                    if missing.len() == 1 { "it" } else { "them" }
+                    plural(&missing, "it", "them")
                 ),
             ));
         }
-        let desired = self.desired();
         let mut set: Vec<(&Path, &Manifest)> = state
             .apps
             .iter()
@@ -474,21 +492,28 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
             })
             .collect();
         set.push((file, &manifest));
-        if let Err(errors) = manifest::validate_set(set) {
-            let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            let port = errors
-                .iter()
-                .any(|e| e.fields().iter().any(|f| f.contains("ports")));
-            return Err(err(
-                if port {
-                    ErrorCode::PortConflict
-                } else {
-                    ErrorCode::InvalidManifest
-                },
-                text.join("; "),
-            ));
+        // Capability dependencies (`bitcoin-node`) are bound to the
+        // installed app that provides them: the installed manifest names
+        // app ids only.
+        match manifest::bind_set(set) {
+            Ok(mut bound) => bound
+                .pop()
+                .ok_or_else(|| internal(&"an empty set came back")),
+            Err(errors) => {
+                let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                let port = errors
+                    .iter()
+                    .any(|e| e.fields().iter().any(|f| f.contains("ports")));
+                Err(err(
+                    if port {
+                        ErrorCode::PortConflict
+                    } else {
+                        ErrorCode::InvalidManifest
+                    },
+                    text.join("; "),
+                ))
+            }
         }
-        Ok(manifest)
     }
 
     /// Pulls one image unless it is already in the store.
@@ -1310,6 +1335,25 @@ fn collapse_repeats(lines: &[String]) -> Vec<String> {
     out.into_iter()
         .map(|(l, n)| if n > 1 { format!("{l} (×{n})") } else { l })
         .collect()
+}
+
+/// The manifest an app is installed with: the catalog's text when binding
+/// changed nothing, else the bound manifest written out, so that the
+/// installed copy names the provider the app was bound to.
+fn bound_text(catalog_file: &Path, bound: &Manifest) -> Result<Vec<u8>, ApiError> {
+    let text = std::fs::read(catalog_file)
+        .map_err(|e| fs_error(&FsError::new("read", catalog_file, e)))?;
+    let original = manifest::parse(catalog_file, &String::from_utf8_lossy(&text))
+        .map_err(|e| err(ErrorCode::InvalidManifest, e.to_string()))?;
+    if &original == bound {
+        return Ok(text);
+    }
+    let yaml = serde_yaml::to_string(bound).map_err(|e| internal(&e))?;
+    Ok(format!(
+        "# {}: installed with its capability dependencies bound to the apps providing them\n{yaml}",
+        catalog_file.display()
+    )
+    .into_bytes())
 }
 
 /// `one` for a single item, else `many`.

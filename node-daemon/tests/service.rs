@@ -76,6 +76,26 @@ containers:
     )
 }
 
+/// A second chain node: `chain` and it both provide `chain-node`.
+fn other_chain() -> String {
+    chain()
+        .replace("id: chain\n", "id: other-chain\n")
+        .replace("host: 18443", "host: 18444")
+        .replace("exports:", "provides: [chain-node]\nexports:")
+}
+
+/// A wallet that takes whichever chain node is installed.
+fn any_wallet() -> String {
+    wallet()
+        .replace("id: wallet\n", "id: any-wallet\n")
+        .replace(
+            "dependencies: [{app: chain}]",
+            "dependencies: [{capability: chain-node}]",
+        )
+        .replace("from: chain,", "from: chain-node,")
+        .replace("host: 18081", "host: 18082")
+}
+
 /// A journal that says the same lines for every unit.
 struct FixedJournal(Vec<String>);
 
@@ -103,7 +123,13 @@ impl Node {
     fn new() -> Self {
         let home = tempfile::tempdir().unwrap();
         let layout = Layout::under_home(home.path());
-        for (id, text) in [("hello", hello()), ("chain", chain()), ("wallet", wallet())] {
+        for (id, text) in [
+            ("hello", hello()),
+            ("chain", chain()),
+            ("wallet", wallet()),
+            ("other-chain", other_chain()),
+            ("any-wallet", any_wallet()),
+        ] {
             let file = layout.catalog_manifest(id);
             std::fs::create_dir_all(file.parent().unwrap()).unwrap();
             std::fs::write(file, text).unwrap();
@@ -357,4 +383,32 @@ async fn stop_start_and_restart_go_through_the_state() {
         n.fake.mutations(),
         [Call::Restart("hello_web.service".into())]
     );
+}
+
+#[tokio::test]
+async fn a_capability_is_satisfied_by_the_app_that_provides_it() {
+    let n = Node::new();
+    let e = n.service.install("any-wallet", None).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::MissingDependency);
+    assert!(
+        e.message.contains("an app that provides chain-node"),
+        "{}",
+        e.message
+    );
+    n.service.install("other-chain", None).await.unwrap();
+    let s = n.service.install("any-wallet", None).await.unwrap();
+    assert_eq!(s.health, Health::Healthy);
+    // Installed bound to the provider: its manifest names the app.
+    let installed = std::fs::read_to_string(n.layout.installed_manifest("any-wallet")).unwrap();
+    assert!(installed.contains("app: other-chain"), "{installed}");
+    assert!(!installed.contains("capability:"), "{installed}");
+    let env = std::fs::read_to_string(n.layout.env_file("any-wallet", "app")).unwrap();
+    let pw = std::fs::read_to_string(n.layout.secret_file("other-chain", "rpc-password")).unwrap();
+    assert_eq!(env, format!("RPC_PASSWORD={pw}\n"));
+    let e = n
+        .service
+        .uninstall("other-chain", false, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::HasDependants);
 }
