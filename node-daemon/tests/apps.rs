@@ -20,6 +20,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use archipelago_api::RunState;
 use archipelagod::layout::Layout;
 use archipelagod::manifest::{self, CAPABILITY_ALLOWLIST, Manifest, Strictness};
@@ -28,7 +30,6 @@ use archipelagod::secrets::{MIN_BCRYPT_COST, SecretStore};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// The apps issue 6 asks for; more may come, none of these may go.
 const EXPECTED_APPS: &[&str] = &[
@@ -518,56 +519,6 @@ fn secret_store_materialises_every_apps_secrets() {
     }
 }
 
-/// Where the harness put podman 5's Quadlet generator
-/// (`tests/tools/fetch-quadlet.sh`). Missing is a failure, never a skip.
-fn quadlet_binary() -> PathBuf {
-    let path = std::env::var_os("ARCHIPELAGO_QUADLET").map_or_else(
-        || PathBuf::from("/var/cache/archipelago/podman-trixie/usr/libexec/podman/quadlet"),
-        PathBuf::from,
-    );
-    assert!(
-        path.is_file(),
-        "podman's Quadlet generator is not at {}: run tests/tools/fetch-quadlet.sh (the README's test command does) or set ARCHIPELAGO_QUADLET",
-        path.display()
-    );
-    path
-}
-
-/// `quadlet -dryrun -user` over `dir`: the generated services by name,
-/// failing on any diagnostic.
-fn quadlet_dryrun(quadlet: &Path, dir: &Path) -> BTreeMap<String, String> {
-    let out = Command::new(quadlet)
-        .args(["-dryrun", "-user"])
-        .env("QUADLET_UNIT_DIRS", dir)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let diagnostics: Vec<&str> = stderr
-        .lines()
-        .filter(|l| !l.contains("Loading source unit file") && !l.trim().is_empty())
-        .collect();
-    assert!(
-        out.status.success() && diagnostics.is_empty(),
-        "quadlet rejected the units in {}: status {}\n{}",
-        dir.display(),
-        out.status,
-        diagnostics.join("\n")
-    );
-    let mut services = BTreeMap::new();
-    let mut current: Option<String> = None;
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        if let Some(name) = line.strip_prefix("---").and_then(|l| l.strip_suffix("---")) {
-            current = Some(name.to_owned());
-            services.insert(name.to_owned(), String::new());
-        } else if let Some(name) = &current {
-            let text = services.get_mut(name).unwrap();
-            text.push_str(line);
-            text.push('\n');
-        }
-    }
-    services
-}
-
 fn render_set(bound: &BTreeMap<String, Manifest>, layout: &Layout) -> Vec<RenderedUnit> {
     bound
         .values()
@@ -577,7 +528,7 @@ fn render_set(bound: &BTreeMap<String, Manifest>, layout: &Layout) -> Vec<Render
 
 #[test]
 fn real_quadlet_generator_accepts_every_apps_units() {
-    let quadlet = quadlet_binary();
+    let quadlet = support::quadlet_binary();
     let apps = apps();
     let layout = Layout::under_home(Path::new("/var/lib/archipelago"));
     for (node, set) in install_sets(&apps) {
@@ -587,7 +538,7 @@ fn real_quadlet_generator_accepts_every_apps_units() {
         for u in &units {
             fs::write(dir.path().join(&u.file_name), &u.contents).unwrap();
         }
-        let services = quadlet_dryrun(&quadlet, dir.path());
+        let services = support::quadlet_dryrun(&quadlet, dir.path());
         let containers: Vec<&RenderedUnit> = units
             .iter()
             .filter(|u| u.kind == UnitKind::Container)

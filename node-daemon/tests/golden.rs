@@ -11,6 +11,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use archipelago_api::RunState;
 use archipelagod::layout::Layout;
 use archipelagod::manifest::{self, Manifest, Strictness};
@@ -18,7 +20,6 @@ use archipelagod::quadlet::{RenderedUnit, render_app};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn golden_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/golden")
@@ -115,65 +116,13 @@ fn rendering_is_deterministic() {
     }
 }
 
-/// Where the harness put podman 5's Quadlet generator
-/// (`tests/tools/fetch-quadlet.sh`).
-fn quadlet_binary() -> PathBuf {
-    let path = std::env::var_os("ARCHIPELAGO_QUADLET").map_or_else(
-        || PathBuf::from("/var/cache/archipelago/podman-trixie/usr/libexec/podman/quadlet"),
-        PathBuf::from,
-    );
-    assert!(
-        path.is_file(),
-        "podman's Quadlet generator is not at {}: run tests/tools/fetch-quadlet.sh (the README's test command does) or set ARCHIPELAGO_QUADLET",
-        path.display()
-    );
-    path
-}
-
-/// Runs `quadlet -dryrun -user` over one folder; returns the generated
-/// services (name → text), failing on any diagnostic.
-fn quadlet_dryrun(quadlet: &Path, dir: &Path) -> BTreeMap<String, String> {
-    let out = Command::new(quadlet)
-        .args(["-dryrun", "-user"])
-        .env("QUADLET_UNIT_DIRS", dir)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let diagnostics: Vec<&str> = stderr
-        .lines()
-        .filter(|l| !l.contains("Loading source unit file"))
-        .filter(|l| !l.trim().is_empty())
-        .collect();
-    assert!(
-        out.status.success() && diagnostics.is_empty(),
-        "quadlet rejected {}: status {}\n{}",
-        dir.display(),
-        out.status,
-        diagnostics.join("\n")
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let mut services = BTreeMap::new();
-    let mut current: Option<String> = None;
-    for line in stdout.lines() {
-        if let Some(name) = line.strip_prefix("---").and_then(|l| l.strip_suffix("---")) {
-            current = Some(name.to_owned());
-            services.insert(name.to_owned(), String::new());
-        } else if let Some(name) = &current {
-            let text = services.get_mut(name).unwrap();
-            text.push_str(line);
-            text.push('\n');
-        }
-    }
-    services
-}
-
 #[test]
 fn real_quadlet_generator_accepts_every_golden_case() {
-    let quadlet = quadlet_binary();
+    let quadlet = support::quadlet_binary();
     let mut checked = 0;
     for case in cases() {
         let expected_dir = case.join("expected");
-        let services = quadlet_dryrun(&quadlet, &expected_dir);
+        let services = support::quadlet_dryrun(&quadlet, &expected_dir);
         for u in render_case(&case) {
             let text = services.get(&u.service).unwrap_or_else(|| {
                 panic!(
@@ -209,10 +158,10 @@ fn real_quadlet_generator_accepts_every_golden_case() {
 
 #[test]
 fn generator_output_shows_the_pillars() {
-    let quadlet = quadlet_binary();
+    let quadlet = support::quadlet_binary();
     let root = golden_root();
     let svc = |case: &str, name: &str| {
-        quadlet_dryrun(&quadlet, &root.join(case).join("expected"))
+        support::quadlet_dryrun(&quadlet, &root.join(case).join("expected"))
             .remove(name)
             .unwrap_or_else(|| panic!("{case}: no {name}"))
     };
