@@ -178,11 +178,20 @@ impl NspawnNode {
             .as_ref()
             .map(Child::id)
             .ok_or_else(|| HarnessError::Other("node is not running".into()))?;
-        cmd::wait_for(
+        let found = cmd::wait_for(
             &format!("{}'s init to start", self.name),
             Duration::from_secs(20),
             Duration::from_millis(20),
             || {
+                // nspawn gone (or a zombie): it will not start anything.
+                let exited = fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+                    s.rsplit(')')
+                        .next()
+                        .is_some_and(|r| r.trim_start().starts_with('Z'))
+                });
+                if exited {
+                    return Some(None);
+                }
                 let tasks = fs::read_dir(format!("/proc/{pid}/task")).ok()?;
                 tasks
                     .flatten()
@@ -196,8 +205,16 @@ impl NspawnNode {
                         fs::read_link(format!("/proc/{child}/exe"))
                             .is_ok_and(|e| e.ends_with("systemd"))
                     })
+                    .map(Some)
             },
-        )
+        )?;
+        found.ok_or_else(|| {
+            HarnessError::Other(format!(
+                "systemd-nspawn for {} exited before the node's init started; its console:\n{}",
+                self.name,
+                self.console()
+            ))
+        })
     }
 
     /// Waits until systemd in the node reports `running` (or `degraded`) and
@@ -363,8 +380,24 @@ impl Node for NspawnNode {
 
     fn boot(&mut self) -> Result<Duration> {
         let start = Instant::now();
-        self.launch()?;
-        self.leader = Some(self.find_leader()?);
+        // nspawn can fail to start right after a power cut while the kernel
+        // still tears down the last boot's network interfaces: it exits at
+        // once, and a second try a moment later boots.
+        for attempt in 1.. {
+            self.launch()?;
+            match self.find_leader() {
+                Ok(pid) => {
+                    self.leader = Some(pid);
+                    break;
+                }
+                Err(HarnessError::Other(why)) if attempt < 3 => {
+                    eprintln!("harness: {why}\nharness: trying again");
+                    let _ = self.wait_exit(Duration::from_secs(5));
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+                Err(e) => return Err(e),
+            }
+        }
         self.wait_booted()?;
         Ok(start.elapsed())
     }
