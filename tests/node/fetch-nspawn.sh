@@ -3,7 +3,9 @@
 # installing Debian 12's systemd-container (which would upgrade the host's
 # systemd): the package is downloaded and unpacked into the cache. Its
 # binary uses the host's own libsystemd-shared, so the package must be the
-# host's systemd release. Also installs the host tools the harness drives.
+# host's systemd release. Also installs the host tools the harness drives
+# (and dpkg-deb and objdump, which release/build-deb.sh needs for the
+# daemon's package the node tests install).
 # Prints the path of systemd-nspawn.
 set -euo pipefail
 cache="${ARCHIPELAGO_CACHE:-/var/cache/archipelago}"
@@ -11,7 +13,8 @@ bin="$cache/nspawn/usr/bin/systemd-nspawn"
 
 need=()
 for tool in debootstrap:debootstrap docker-registry:docker-registry skopeo:skopeo \
-            busybox:busybox-static nsenter:util-linux ip:iproute2 curl:curl; do
+            busybox:busybox-static nsenter:util-linux ip:iproute2 curl:curl \
+            dpkg-deb:dpkg objdump:binutils; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
