@@ -1,4 +1,5 @@
-//! The node's own vital signs for `node.info`: uptime, memory, load, disk.
+//! The node's own vital signs for `node.info`: uptime, memory, load, disk
+//! (its names and addresses are [`crate::api`]'s, for pairing).
 //! Read from `/proc` and `statvfs`, parsed by pure functions that tests feed
 //! with sample text.
 
@@ -81,14 +82,6 @@ pub fn disk(path: &Path) -> DiskInfo {
         total_bytes: 0,
         free_bytes: 0,
     }
-}
-
-/// The node's host name.
-pub fn hostname() -> String {
-    rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned()
 }
 
 #[cfg(test)]

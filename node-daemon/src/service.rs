@@ -1285,7 +1285,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
         };
         Ok(m::NodeInfoResult {
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            hostname: nodeinfo::hostname(),
+            hostname: crate::api::host::hostname().unwrap_or_default(),
             uptime_secs: nodeinfo::uptime(),
             disk: nodeinfo::disk(&self.layout().data_root),
             memory: nodeinfo::memory(),

@@ -29,7 +29,7 @@ pub trait Handler: Send + Sync + 'static {
 pub mod admin;
 pub mod auth;
 mod envelope;
-mod host;
+pub(crate) mod host;
 pub mod server;
 mod sessions;
 mod sse;
