@@ -318,20 +318,7 @@ pub fn install_deb_report(node: &dyn Node) -> Result<DebInstall> {
     let bytes = std::fs::read(daemon_deb()?)?;
     node.copy_in(&bytes, DEB_IN_NODE, RunAs::Root, 0o644)?;
     let start = Instant::now();
-    let dpkg = node.exec(
-        RunAs::Root,
-        &[
-            "systemd-run",
-            "--quiet",
-            "--wait",
-            "--pipe",
-            "--collect",
-            "--",
-            "dpkg",
-            "-i",
-            DEB_IN_NODE,
-        ],
-    )?;
+    let dpkg = dpkg_in_node(node, &["-i", DEB_IN_NODE])?;
     let dpkg_time = start.elapsed();
     node.exec(RunAs::Root, &["rm", "-f", DEB_IN_NODE])?;
     if !dpkg.success() {
@@ -447,4 +434,36 @@ pub fn set_node_password(node: &dyn Node, password: &str) -> Result<()> {
             stderr: format!("{}{}", out.stdout, out.stderr),
         })
     }
+}
+
+/// The certificate fingerprint `archipelagod pairing` prints on `node`, as
+/// a person reads it off the node to pair a client.
+pub fn pairing_fingerprint(node: &dyn Node) -> Result<[u8; 32]> {
+    let out = as_user(node, &["archipelagod", "pairing", "--home", NODE_HOME])?;
+    out.stdout
+        .split_whitespace()
+        .find_map(archipelago_api::rpc::parse_fingerprint)
+        .ok_or_else(|| {
+            HarnessError::Other(format!(
+                "no fingerprint in `archipelagod pairing`:\n{}",
+                out.stdout
+            ))
+        })
+}
+
+/// `dpkg <dpkg_args>` as root in `node`, from a transient unit of the node's
+/// systemd (`systemd-run --wait --pipe`), as from an administrator's shell
+/// (see [`install_deb_report`] for why); its output, whatever its status.
+pub fn dpkg_in_node(node: &dyn Node, dpkg_args: &[&str]) -> Result<crate::node::ExecOutput> {
+    let mut argv = vec![
+        "systemd-run",
+        "--quiet",
+        "--wait",
+        "--pipe",
+        "--collect",
+        "--",
+        "dpkg",
+    ];
+    argv.extend_from_slice(dpkg_args);
+    node.exec(RunAs::Root, &argv)
 }

@@ -32,8 +32,8 @@ use archipelago_harness::network::TestNetwork;
 use archipelago_harness::node::{ExecOutput, Node, RunAs, SERVICE_HOME, SERVICE_USER};
 use archipelago_harness::nspawn::NspawnNode;
 use archipelago_harness::testing::{
-    DAEMON_UNIT, as_user, daemon_has_api, daemon_status, install_deb_report, node_port_accepts,
-    nothing_left, rootfs, serial, set_node_password,
+    DAEMON_UNIT, as_user, daemon_has_api, daemon_status, dpkg_in_node, install_deb_report,
+    node_port_accepts, nothing_left, rootfs, serial, set_node_password,
 };
 use archipelagod::layout::Layout;
 use std::net::TcpStream;
@@ -58,20 +58,11 @@ fn sh(node: &dyn Node, script: &str) -> String {
     root(node, &["sh", "-c", script]).stdout.trim().to_owned()
 }
 
-/// `dpkg` with `dpkg_args`, from a transient unit as [`install_deb_report`]
-/// runs it (as from an administrator's shell); its output.
+/// `dpkg` with `dpkg_args` in the node, as [`install_deb_report`] runs it;
+/// its output (a failure fails the test).
 fn dpkg(node: &dyn Node, dpkg_args: &[&str]) -> String {
-    let mut argv = vec![
-        "systemd-run",
-        "--quiet",
-        "--wait",
-        "--pipe",
-        "--collect",
-        "--",
-        "dpkg",
-    ];
-    argv.extend_from_slice(dpkg_args);
-    let out = root(node, &argv);
+    let out = dpkg_in_node(node, dpkg_args).unwrap();
+    assert!(out.success(), "dpkg {dpkg_args:?} failed: {out:?}");
     format!("{}{}", out.stdout, out.stderr)
 }
 

@@ -19,7 +19,7 @@ use archipelago_api::methods::{
     AppParams, Health, PackageInstall, PackageList, PackageStatus, PackageStatusMethod, Phase,
     UninstallParams,
 };
-use archipelago_api::rpc::{StreamEvent, parse_fingerprint};
+use archipelago_api::rpc::StreamEvent;
 use archipelago_api::{ErrorCode, methods};
 use archipelago_client::{Client, ClientError};
 use archipelago_harness::fixtures::{self, BuiltImage};
@@ -27,7 +27,9 @@ use archipelago_harness::network::TestNetwork;
 use archipelago_harness::node::{Node, RunAs};
 use archipelago_harness::nspawn::NspawnNode;
 use archipelago_harness::registry::Registry;
-use archipelago_harness::testing::{NODE_HOME, install_deb, rootfs, set_node_password};
+use archipelago_harness::testing::{
+    NODE_HOME, install_deb, pairing_fingerprint, rootfs, set_node_password,
+};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::future::Future;
@@ -160,19 +162,6 @@ pub fn runtime() -> tokio::runtime::Runtime {
             std::process::abort()
         }
     }
-}
-
-/// The fingerprint `archipelagod pairing` prints on the node.
-pub fn pairing_fingerprint(node: &dyn Node) -> Result<[u8; 32]> {
-    let out = node.exec(
-        RunAs::ServiceUser,
-        &["archipelagod", "pairing", "--home", NODE_HOME],
-    )?;
-    ensure!(out.success(), "archipelagod pairing failed: {out:?}");
-    out.stdout
-        .split_whitespace()
-        .find_map(parse_fingerprint)
-        .with_context(|| format!("no fingerprint in `archipelagod pairing`:\n{}", out.stdout))
 }
 
 /// The API of the lab's node, logged in.

@@ -13,7 +13,9 @@ use archipelago_harness::network::{self, TestNetwork};
 use archipelago_harness::node::{Node, RunAs};
 use archipelago_harness::nspawn::NspawnNode;
 use archipelago_harness::registry::Registry;
-use archipelago_harness::testing::{NODE_HOME, install_deb, set_node_password};
+use archipelago_harness::testing::{
+    NODE_HOME, install_deb, pairing_fingerprint, set_node_password,
+};
 use archipelagod::layout::Layout;
 use clap::{Parser, Subcommand};
 use std::io::{BufRead, Write};
@@ -101,16 +103,7 @@ fn set_up_node(
             0o644,
         )?;
     }
-    let pairing = n.exec(
-        RunAs::ServiceUser,
-        &["archipelagod", "pairing", "--home", NODE_HOME],
-    )?;
-    let fingerprint = pairing
-        .stdout
-        .split_whitespace()
-        .find(|w| archipelago_api::rpc::parse_fingerprint(w).is_some())
-        .context("`archipelagod pairing` printed no fingerprint")?
-        .to_owned();
+    let fingerprint = archipelago_api::rpc::format_fingerprint(&pairing_fingerprint(n)?);
     let address = n.port(archipelago_api::rpc::DEFAULT_PORT).to_string();
     let archy_at = |args: &[&str]| {
         let mut c = net.command(&archy.to_string_lossy());
