@@ -48,7 +48,8 @@ pub const CATALOG: [&str; 5] = [
     "fixture-broken-exit",
     "fixture-broken-unhealthy",
 ];
-const PASSWORD: &str = "matrix-password-1234";
+/// The password the lab sets on its node.
+pub const PASSWORD: &str = "matrix-password-1234";
 
 /// One run's network, registry and node with the daemon installed.
 #[derive(Debug)]

@@ -1,9 +1,11 @@
 //! The security list of the daemon, checked on a real node running the
 //! `.deb`: no method but login works without a session; a client pinned to
 //! another fingerprint is refused (by the client crate and by `archy`, with
-//! its exit code); 1 000 malformed bodies each get a JSON-RPC error and the
-//! daemon stays up (same process, still answering); the daemon runs as the
-//! unprivileged service user; app containers run with no capability.
+//! its exit code), while `archy` paired with the right one logs in, lists,
+//! stops, starts and reads logs; 1 000 malformed bodies each get a JSON-RPC
+//! error and the daemon stays up (same process, still answering); the
+//! daemon runs as the unprivileged service user; app containers run with
+//! no capability.
 
 #![allow(
     clippy::unwrap_used,
@@ -20,7 +22,8 @@ use archipelago_client::pin::{PinnedVerifier, client_config, provider};
 use archipelago_client::{Client, ClientError};
 use archipelago_harness::node::Node;
 use archipelago_harness::testing::{nothing_left, repo_root, serial};
-use archipelago_lifecycle::{API_PORT, Lab, root, user};
+use archipelago_lifecycle::{API_PORT, Lab, PASSWORD, root, user};
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -136,47 +139,63 @@ fn wrong_fingerprints_are_refused(lab: &Lab) {
     let address = lab.node().port(API_PORT).to_string();
     lab.block_on(async {
         let client = Client::new(&address, wrong).unwrap();
-        match client.login("matrix-password-1234").await {
+        match client.login(PASSWORD).await {
             Err(ClientError::FingerprintMismatch { .. }) => {}
             other => panic!("a wrong pin was not refused: {other:?}"),
         }
     })
     .unwrap();
-    // archy, as a person runs it: pairing with the wrong fingerprint.
+    // archy, as a person runs it: pairing with the wrong fingerprint is
+    // refused; with the right one, it pairs, logs in and manages the app.
     let archy = archy_binary();
     let config = lab.net.dir().join("archy-config");
-    let out = lab
-        .net
-        .command(archy.to_str().unwrap())
-        .args(["--config-dir", config.to_str().unwrap(), "pair", &address])
-        .args([
+    let run = |args: &[&str], input: Option<&str>| {
+        let mut c = lab.net.command(archy.to_str().unwrap());
+        c.args(["--config-dir", config.to_str().unwrap()])
+            .args(args);
+        c.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        if let Some(text) = input {
+            writeln!(stdin, "{text}").unwrap();
+        }
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let pair = |fingerprint: &[u8; 32]| {
+        let fingerprint = format_fingerprint(fingerprint);
+        let args = [
+            "pair",
+            &address,
             "--name",
             "node",
             "--fingerprint",
-            &format_fingerprint(&wrong),
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+            &fingerprint,
+        ];
+        run(&args, None)
+    };
+    let (code, _, stderr) = pair(&wrong);
     eprintln!("archy pair with a wrong fingerprint: {stderr}");
-    assert_eq!(out.status.code(), Some(5), "{stderr}");
-    let out = lab
-        .net
-        .command(archy.to_str().unwrap())
-        .args(["--config-dir", config.to_str().unwrap(), "pair", &address])
-        .args([
-            "--name",
-            "node",
-            "--fingerprint",
-            &format_fingerprint(&lab.fingerprint),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(code, Some(5), "{stderr}");
+    let ok = |(code, stdout, stderr): (Option<i32>, String, String)| {
+        assert_eq!(code, Some(0), "{stdout}{stderr}");
+        stdout
+    };
+    ok(pair(&lab.fingerprint));
+    ok(run(&["login", "--password-stdin"], Some(PASSWORD)));
+    let list: methods::PackageListResult =
+        serde_json::from_str(&ok(run(&["--json", "list"], None))).unwrap();
+    assert_eq!(list.apps[0].health, methods::Health::Healthy, "{list:?}");
+    ok(run(&["stop", "hello-web"], None));
+    let status = ok(run(&["--json", "status", "hello-web"], None));
+    assert!(status.contains(r#""health":"stopped""#), "{status}");
+    ok(run(&["start", "hello-web"], None));
+    let logs = ok(run(&["logs", "hello-web", "--lines", "5"], None));
+    eprintln!("archy logs hello-web:\n{logs}");
 }
 
 /// The `archy` of this build.
