@@ -111,6 +111,12 @@ impl<S, P> Context<S, P> {
         self.unit_stamps.has_news() || self.secrets.has_news()
     }
 
+    /// Forgets that `app` is owed a restart for new secrets (on disk and
+    /// in memory): its containers are gone (uninstall).
+    pub fn clear_restart_pending(&self, app: &str) -> Result<(), ReconcileError> {
+        mark_restart_pending(self, app, false)
+    }
+
     /// Makes the next pass a deep check (files read in full, containers
     /// listed by podman), as after a daemon start.
     pub fn check_deeply_next(&self) {
@@ -953,6 +959,14 @@ fn ensure_data_dir(base: &Path, dir: &Path) -> Result<(), ReconcileError> {
 
 /// Whether `app` still has to restart for new secret values.
 fn restart_pending<S, P>(ctx: &Context<S, P>, app: &str) -> Result<bool, ReconcileError> {
+    Ok(with_restart_pending(ctx, |set| set.contains(app))?)
+}
+
+/// Runs `f` on the apps owed a restart, read from disk the first time.
+fn with_restart_pending<S, P, T>(
+    ctx: &Context<S, P>,
+    f: impl FnOnce(&mut BTreeSet<AppId>) -> T,
+) -> Result<T, FsError> {
     let mut pending = ctx
         .restart_pending
         .lock()
@@ -961,7 +975,7 @@ fn restart_pending<S, P>(ctx: &Context<S, P>, app: &str) -> Result<bool, Reconci
         Some(set) => set,
         None => pending.insert(load_restart_pending(&ctx.layout)?),
     };
-    Ok(set.contains(app))
+    Ok(f(set))
 }
 
 /// Records (on disk first) whether `app` has to restart for new secrets.
@@ -978,19 +992,13 @@ fn mark_restart_pending<S, P>(
     } else if fsutil::remove_if_exists(&marker)? {
         fsutil::sync_dir(&dir)?;
     }
-    let mut pending = ctx
-        .restart_pending
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    let set = match &mut *pending {
-        Some(set) => set,
-        None => pending.insert(load_restart_pending(&ctx.layout)?),
-    };
-    if on {
-        set.insert(app.to_owned());
-    } else {
-        set.remove(app);
-    }
+    with_restart_pending(ctx, |set| {
+        if on {
+            set.insert(app.to_owned());
+        } else {
+            set.remove(app);
+        }
+    })?;
     Ok(())
 }
 

@@ -872,8 +872,9 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                 }
             }
         }
-        fsutil::remove_if_exists(&self.layout().restart_pending_dir().join(id))
-            .map_err(|e| fs_error(&e))?;
+        self.ctx
+            .clear_restart_pending(id)
+            .map_err(|e| err(e.code(), e.to_string()))?;
         Ok(removed)
     }
 
