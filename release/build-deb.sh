@@ -4,7 +4,8 @@
 #   bash release/build-deb.sh [--profile dev|release] [--out DIR]
 #
 # The package holds /usr/bin/archipelagod, its system unit
-# /usr/lib/systemd/system/archipelagod.service, and its docs; its
+# /usr/lib/systemd/system/archipelagod.service, the signed official catalog
+# (/usr/share/archipelago: catalog/, apps/, icons/) and its docs; its
 # maintainer scripts (release/deb/) create the service user and start the
 # daemon. Prints the path of the .deb on its last line.
 #
@@ -74,6 +75,17 @@ strip --strip-debug -o "$pkg/usr/bin/archipelagod" "$bin"
 chmod 0755 "$pkg/usr/bin/archipelagod"
 install -m 0644 "$deb_src/archipelagod.service" "$pkg/usr/lib/systemd/system/"
 install -m 0644 "$deb_src/README.md" "$doc/README.md"
+# The official catalog, laid out as in the repository; the daemon checks its
+# signature against the key compiled into it before using any of it.
+repo="$(cd "$here/.." && pwd)"
+share="$pkg/usr/share/archipelago"
+install -d -m 0755 "$share/catalog" "$share/icons"
+install -m 0644 "$repo/catalog/catalog.json" "$repo/catalog/catalog.json.minisig" "$share/catalog/"
+for manifest in "$repo"/apps/*/manifest.yml; do
+  app=$(basename "$(dirname "$manifest")")
+  install -D -m 0644 "$manifest" "$share/apps/$app/manifest.yml"
+done
+install -m 0644 "$repo"/icons/*.png "$share/icons/"
 sed "s|@HOMEPAGE@|$homepage|" "$deb_src/copyright" >"$doc/copyright"
 chmod 0644 "$doc/copyright"
 for script in postinst prerm postrm; do

@@ -11,11 +11,15 @@
 //! | generated secrets | `~/.local/share/archipelago/secrets/<app>/files/<name>` |
 //! | secret env files | `~/.local/share/archipelago/secrets/<app>/env/<container>.env` |
 //! | app data folders | `~/.local/share/archipelago/apps/<app>/<path>` |
-//! | the node's catalog | `~/.local/share/archipelago/catalog/<app>/manifest.yml` |
+//! | the official catalog (signed, shipped with the daemon) | `/usr/share/archipelago/` |
+//! | community catalogs the owner added | `~/.config/archipelago/catalogs.json` |
 //! | manifests of installed apps | `~/.local/share/archipelago/installed/<app>/manifest.yml` |
 //! | API config (TLS, password, sessions) | `~/.config/archipelago/` |
 
 use std::path::{Path, PathBuf};
+
+/// Where the `.deb` installs the official catalog.
+pub const OFFICIAL_CATALOG: &str = "/usr/share/archipelago";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
@@ -27,8 +31,9 @@ pub struct Layout {
     pub secrets_root: PathBuf,
     /// Root of the apps' data folders.
     pub data_root: PathBuf,
-    /// The node's catalog: one folder per installable app.
-    pub catalog_dir: PathBuf,
+    /// Root of the official catalog, laid out as the repository
+    /// (`catalog/catalog.json`, `apps/`, `icons/`).
+    pub official_catalog: PathBuf,
     /// Copies of the manifests apps were installed from, so that a catalog
     /// update never changes an installed app behind the user's back.
     pub installed_dir: PathBuf,
@@ -46,7 +51,7 @@ impl Layout {
             state_dir: home.join(".local/state/archipelago"),
             secrets_root: share.join("secrets"),
             data_root: share.join("apps"),
-            catalog_dir: share.join("catalog"),
+            official_catalog: PathBuf::from(OFFICIAL_CATALOG),
             installed_dir: share.join("installed"),
             config_dir: home.join(".config/archipelago"),
         }
@@ -87,9 +92,9 @@ impl Layout {
         self.state_dir.join("state.json")
     }
 
-    /// The catalog manifest of an app.
-    pub fn catalog_manifest(&self, app: &str) -> PathBuf {
-        self.catalog_dir.join(app).join("manifest.yml")
+    /// The community catalogs the node's owner added, with their keys.
+    pub fn catalogs_config(&self) -> PathBuf {
+        self.config_dir.join("catalogs.json")
     }
 
     /// The manifest an installed app runs from.

@@ -8,6 +8,7 @@
 //! - [`reconcile`]: the level-triggered pass from desired to current state.
 //! - [`api`]: the TLS JSON-RPC server: login, sessions, limits.
 //! - [`service`]: what the API's methods do (install, uninstall, …).
+//! - [`catalogs`]: the signed catalogs apps are installed from.
 //! - [`journal`], [`nodeinfo`]: a unit's last log lines; the node's vital signs.
 //! - [`daemon`]: the long-running loop of passes (`archipelagod run`).
 //! - [`systemd`], [`podman`]: the outside systems, behind narrow traits;
@@ -19,6 +20,7 @@
 //! - [`layout`]: where units, secrets, data and state live on a node.
 
 pub mod api;
+pub mod catalogs;
 pub mod daemon;
 pub mod fake;
 pub mod fsutil;

@@ -38,6 +38,33 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+enum CatalogAction {
+    /// Every catalog, whether its signature verifies, and its apps.
+    List,
+    /// Adds a community catalog: a folder laid out like the Archipelago
+    /// repository (catalog/catalog.json + .minisig, apps/, icons/), trusted
+    /// with its publisher's minisign public key. Refused unless it verifies.
+    Add {
+        /// Short name apps from it are shown with.
+        name: String,
+        /// Absolute path of the catalog's folder.
+        location: String,
+        /// The publisher's public key (`RW…`).
+        #[arg(
+            long,
+            conflicts_with = "key_file",
+            required_unless_present = "key_file"
+        )]
+        key: Option<String>,
+        /// The publisher's `.pub` file.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
+    /// Removes a community catalog (apps installed from it stay).
+    Remove { name: String },
+}
+
+#[derive(Subcommand, Debug)]
 enum Command {
     /// Check app manifests, alone and as one set of installed apps.
     Validate {
@@ -116,6 +143,14 @@ enum Command {
         home: Option<PathBuf>,
         #[arg(long, default_value_t = archipelago_api::rpc::DEFAULT_PORT)]
         port: u16,
+    },
+    /// The signed catalogs this node installs apps from (run as the service
+    /// user): the official one and community catalogs with their own keys.
+    Catalog {
+        #[arg(long)]
+        home: Option<PathBuf>,
+        #[command(subcommand)]
+        action: CatalogAction,
     },
     /// Run the reconciler over the node's state file, as the daemon does
     /// (run it as the service user): secrets, unit files, units, containers.
@@ -298,6 +333,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             password_stdin,
             reset,
         } => init(home, password_stdin, reset)?,
+        Command::Catalog { home, action } => catalog(&layout_for(&home_or_env(home)?), action)?,
         Command::Pairing { home, port } => {
             let layout = Layout::under_home(&home_or_env(home)?);
             print!("{}", archipelagod::api::admin::pairing(&layout, port)?);
@@ -312,6 +348,82 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         }
     }
     Ok(Outcome::Ok)
+}
+
+/// The layout under `home`; `$ARCHIPELAGO_OFFICIAL_CATALOG` points at
+/// another copy of the official catalog (a source checkout), still checked
+/// against the official key.
+fn layout_for(home: &Path) -> Layout {
+    let mut layout = Layout::under_home(home);
+    if let Some(root) = std::env::var_os("ARCHIPELAGO_OFFICIAL_CATALOG") {
+        layout.official_catalog = PathBuf::from(root);
+    }
+    layout
+}
+
+/// `archipelagod catalog list|add|remove`.
+fn catalog(layout: &Layout, action: CatalogAction) -> anyhow::Result<()> {
+    use archipelagod::catalogs::{self, CatalogsConfig, CommunityCatalog};
+    let config_path = layout.catalogs_config();
+    match action {
+        CatalogAction::List => {
+            for source in catalogs::open_all(layout) {
+                let kind = if source.official {
+                    "official"
+                } else {
+                    "community"
+                };
+                match &source.catalog {
+                    Ok(c) => println!(
+                        "{}	{kind}	key {}	{}	verified: {} apps ({})",
+                        source.name,
+                        source.key_id(),
+                        source.location,
+                        c.file().apps.len(),
+                        c.trusted_comment()
+                    ),
+                    Err(e) => println!(
+                        "{}	{kind}	key {}	{}	REFUSED: {e}",
+                        source.name,
+                        source.key_id(),
+                        source.location
+                    ),
+                }
+            }
+        }
+        CatalogAction::Add {
+            name,
+            location,
+            key,
+            key_file,
+        } => {
+            let public_key = match (key, key_file) {
+                (Some(k), _) => k,
+                (None, Some(f)) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("reading {}", f.display()))?,
+                (None, None) => bail!("give the catalog's public key with --key or --key-file"),
+            };
+            let mut config = CatalogsConfig::load(&config_path)?;
+            let opened = config.add(CommunityCatalog {
+                name: name.clone(),
+                location,
+                public_key,
+            })?;
+            config.save(&config_path)?;
+            println!(
+                "added catalog `{name}`: {} apps, signature verified ({})",
+                opened.file().apps.len(),
+                opened.trusted_comment()
+            );
+        }
+        CatalogAction::Remove { name } => {
+            let mut config = CatalogsConfig::load(&config_path)?;
+            config.remove(&name)?;
+            config.save(&config_path)?;
+            println!("removed catalog `{name}` (apps installed from it stay installed)");
+        }
+    }
+    Ok(())
 }
 
 /// `archipelagod state show|recover`.
@@ -442,7 +554,7 @@ async fn daemon(
     let shutdown =
         archipelagod::daemon::shutdown_signal().context("catching SIGTERM and SIGINT")?;
     let started = Instant::now();
-    let layout = Layout::under_home(home);
+    let layout = layout_for(home);
     // Bound first: a client connecting now waits in the backlog, not refused.
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -20,6 +20,7 @@
 //! being installed waits for the first and answers with its outcome.
 
 use crate::api::{Events, Handler};
+use crate::catalogs;
 use crate::fsutil::{self, FsError};
 use crate::journal::Journal;
 use crate::layout::Layout;
@@ -38,7 +39,7 @@ use archipelago_api::rpc::StreamEvent;
 use archipelago_api::{ActiveState, ApiError, AppId, ErrorCode, RunState, UnitState};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -325,17 +326,8 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                 ))
             };
         }
-        let catalog_file = self.layout().catalog_manifest(id);
-        if !catalog_file.is_file() {
-            return Err(err(
-                ErrorCode::NotInCatalog,
-                format!(
-                    "there is no app `{id}` in this node's catalog ({}); `archy catalog` lists the apps it has",
-                    self.layout().catalog_dir.display()
-                ),
-            ));
-        }
-        let manifest = self.check_install(id, &catalog_file, &state)?;
+        let (origin, catalog_text, source) = self.catalog_manifest(id)?;
+        let manifest = self.check_install(id, &origin, &catalog_text, &state)?;
         let had_data =
             self.layout().app_data_dir(id).exists() || self.layout().app_secrets_dir(id).exists();
 
@@ -350,7 +342,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
             self.pull(image, done, total, &progress).await?;
         }
 
-        let text = bound_text(&catalog_file, &manifest)?;
+        let text = bound_text(&origin, &catalog_text, &manifest)?;
         let installed = self.layout().installed_manifest(id);
         if let Some(dir) = installed.parent() {
             fsutil::ensure_dir(&self.layout().installed_dir, 0o755).map_err(|e| fs_error(&e))?;
@@ -365,6 +357,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                     manifest: installed.clone(),
                     version: manifest.version.clone(),
                     run: RunState::Running,
+                    source: source.clone(),
                 },
             );
             Ok(())
@@ -431,9 +424,10 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
         &self,
         id: &str,
         file: &Path,
+        text: &str,
         state: &NodeState,
     ) -> Result<Manifest, ApiError> {
-        let manifest = manifest::load(file, self.strictness)
+        let manifest = manifest::from_yaml(file, text, self.strictness)
             .map_err(|e| err(ErrorCode::InvalidManifest, e.to_string()))?;
         if manifest.id != id {
             return Err(err(
@@ -1059,6 +1053,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                     containers: Vec::new(),
                     ui: None,
                     problem: desired.invalid().get(id).cloned(),
+                    source: installed.source.clone(),
                 });
                 continue;
             };
@@ -1095,6 +1090,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                     path: u.path.clone(),
                 }),
                 problem,
+                source: installed.source.clone(),
             });
         }
         Ok(out)
@@ -1233,49 +1229,164 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
         Ok(m::StatsResult { containers: out })
     }
 
-    /// `catalog.list`: the node's catalog, with what is installed.
-    pub fn catalog(&self) -> Result<Vec<CatalogApp>, ApiError> {
-        let dir = &self.layout().catalog_dir;
-        let entries = match std::fs::read_dir(dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(fs_error(&FsError::new("list", dir, e))),
+    /// An app's manifest from the first verified catalog that has it:
+    /// (where it was read, its text, the catalog's name). The text is the
+    /// one whose digest matched: never read the file again.
+    fn catalog_manifest(&self, id: &str) -> Result<(PathBuf, String, String), ApiError> {
+        let sources = catalogs::open_all(self.layout());
+        let Some(found) = catalogs::find(&sources, id) else {
+            let refused = catalogs::refusals(&sources);
+            return Err(if refused.is_empty() {
+                err(
+                    ErrorCode::NotInCatalog,
+                    format!(
+                        "there is no app `{id}` in this node's catalogs ({}); `archy catalog` lists the apps they have",
+                        sources
+                            .iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            } else {
+                err(
+                    ErrorCode::CatalogUntrusted,
+                    format!("no verified catalog has `{id}`: {}", refused.join("; ")),
+                )
+            });
         };
+        let untrusted = |e: archipelago_catalog::CatalogError| {
+            err(
+                ErrorCode::CatalogUntrusted,
+                format!("catalog `{}`: {e}", found.source.name),
+            )
+        };
+        let bytes = found.catalog.manifest(found.entry).map_err(untrusted)?;
+        let origin = found.catalog.manifest_path(found.entry);
+        let text = String::from_utf8(bytes).map_err(|_| {
+            err(
+                ErrorCode::InvalidManifest,
+                format!("{}: not UTF-8 text", origin.display()),
+            )
+        })?;
+        Ok((origin, text, found.source.name.clone()))
+    }
+
+    /// `catalog.list`: the apps of every verified catalog (the first
+    /// catalog to offer an id wins), with what is installed, and each
+    /// catalog's verdict.
+    pub fn catalog(&self) -> m::CatalogListResult {
+        let sources = catalogs::open_all(self.layout());
         let state = self.state().unwrap_or_default();
-        let mut ids: Vec<String> = entries
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| is_valid_app_id(n))
-            .collect();
-        ids.sort();
-        let mut out = Vec::new();
-        for id in ids {
-            let file = self.layout().catalog_manifest(&id);
-            match manifest::load(&file, self.strictness) {
-                Ok(m) if m.id == id => out.push(CatalogApp {
-                    installed: state.apps.get(&id).map(|a| a.version.clone()),
-                    id,
-                    name: m.name,
-                    version: m.version,
-                    description: m.description,
-                    category: category_name(m.category),
-                    icon: m.icon,
-                    dependencies: m
-                        .dependencies
-                        .iter()
-                        .filter(|d| !d.optional)
-                        .map(|d| d.app.clone())
-                        .collect(),
-                }),
-                Ok(m) => tracing::warn!(
-                    "catalog: {} has id `{}`, not `{id}`: left out",
-                    file.display(),
-                    m.id
-                ),
-                Err(e) => tracing::warn!("catalog: {id} left out: {e}"),
+        let mut apps: Vec<CatalogApp> = Vec::new();
+        let mut out_sources = Vec::new();
+        for source in &sources {
+            let mut count = 0u32;
+            if let Ok(catalog) = &source.catalog {
+                for entry in &catalog.file().apps {
+                    if apps.iter().any(|a| a.id == entry.id) {
+                        tracing::warn!(
+                            "catalog `{}` offers {}, which an earlier catalog offers too: left out",
+                            source.name,
+                            entry.id
+                        );
+                        continue;
+                    }
+                    match self.catalog_app(source, catalog, entry, &state) {
+                        Ok(app) => {
+                            apps.push(app);
+                            count += 1;
+                        }
+                        Err(e) => {
+                            tracing::warn!("catalog `{}`: {} left out: {e}", source.name, entry.id);
+                        }
+                    }
+                }
             }
+            out_sources.push(m::CatalogSource {
+                name: source.name.clone(),
+                location: source.location.clone(),
+                key_id: source.key_id(),
+                official: source.official,
+                apps: count,
+                error: source.catalog.as_ref().err().cloned(),
+            });
         }
-        Ok(out)
+        apps.sort_by(|a, b| a.id.cmp(&b.id));
+        m::CatalogListResult {
+            apps,
+            sources: out_sources,
+        }
+    }
+
+    /// One catalog entry as the marketplace shows it; its manifest must
+    /// match its digest and validate.
+    fn catalog_app(
+        &self,
+        source: &catalogs::Source,
+        catalog: &archipelago_catalog::SignedCatalog,
+        entry: &archipelago_catalog::CatalogEntry,
+        state: &NodeState,
+    ) -> Result<CatalogApp, String> {
+        let bytes = catalog.manifest(entry).map_err(|e| e.to_string())?;
+        let path = catalog.manifest_path(entry);
+        let m = manifest::from_yaml(&path, &String::from_utf8_lossy(&bytes), self.strictness)
+            .map_err(|e| e.to_string())?;
+        if m.id != entry.id {
+            return Err(format!(
+                "{} has id `{}`, the catalog says `{}`",
+                path.display(),
+                m.id,
+                entry.id
+            ));
+        }
+        Ok(CatalogApp {
+            installed: state.apps.get(&entry.id).map(|a| a.version.clone()),
+            id: entry.id.clone(),
+            name: entry.name.clone(),
+            version: m.version,
+            description: entry.description.clone(),
+            short_description: entry.short_description.clone(),
+            category: entry.category.clone(),
+            has_icon: entry.icon.is_some(),
+            dependencies: m
+                .dependencies
+                .iter()
+                .filter(|d| !d.optional)
+                .map(|d| d.app.clone())
+                .collect(),
+            source: source.name.clone(),
+            upstream: entry.upstream.clone(),
+        })
+    }
+
+    /// `catalog.icon`: an app's icon, checked against its signed digest.
+    pub fn icon(&self, id: &str) -> Result<m::CatalogIconResult, ApiError> {
+        use base64::Engine as _;
+        check_id(id)?;
+        let sources = catalogs::open_all(self.layout());
+        let Some(found) = catalogs::find(&sources, id) else {
+            return Err(err(
+                ErrorCode::NotInCatalog,
+                format!("no verified catalog has `{id}`"),
+            ));
+        };
+        let icon = found.catalog.icon(found.entry).map_err(|e| {
+            err(
+                ErrorCode::CatalogUntrusted,
+                format!("catalog `{}`: {e}", found.source.name),
+            )
+        })?;
+        let Some(bytes) = icon else {
+            return Err(err(
+                ErrorCode::NotInCatalog,
+                format!("`{id}` has no icon in catalog `{}`", found.source.name),
+            ));
+        };
+        Ok(m::CatalogIconResult {
+            media_type: "image/png".to_owned(),
+            data_base64: base64::engine::general_purpose::STANDARD.encode(bytes),
+        })
     }
 
     /// `node.info`.
@@ -1301,14 +1412,6 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
     pub fn running_for(&self) -> Duration {
         self.started.elapsed()
     }
-}
-
-/// The manifest's category as the catalog spells it.
-fn category_name(c: manifest::Category) -> String {
-    serde_json::to_value(c)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 fn entry(container: &str, l: LogLine) -> LogEntry {
@@ -1341,13 +1444,11 @@ fn collapse_repeats(lines: &[String]) -> Vec<String> {
 /// The manifest an app is installed with: the catalog's text when binding
 /// changed nothing, else the bound manifest written out, so that the
 /// installed copy names the provider the app was bound to.
-fn bound_text(catalog_file: &Path, bound: &Manifest) -> Result<Vec<u8>, ApiError> {
-    let text = std::fs::read(catalog_file)
-        .map_err(|e| fs_error(&FsError::new("read", catalog_file, e)))?;
-    let original = manifest::parse(catalog_file, &String::from_utf8_lossy(&text))
+fn bound_text(catalog_file: &Path, text: &str, bound: &Manifest) -> Result<Vec<u8>, ApiError> {
+    let original = manifest::parse(catalog_file, text)
         .map_err(|e| err(ErrorCode::InvalidManifest, e.to_string()))?;
     if &original == bound {
-        return Ok(text);
+        return Ok(text.as_bytes().to_vec());
     }
     let yaml = serde_yaml::to_string(bound).map_err(|e| internal(&e))?;
     Ok(format!(
@@ -1517,9 +1618,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> Handler for NodeServic
             }
             m::CatalogList::NAME => {
                 let Empty {} = params::<m::CatalogList>(params_value)?;
-                to_value(&m::CatalogListResult {
-                    apps: self.catalog()?,
-                })
+                to_value(&self.catalog())
             }
             m::PackageInstall::NAME => {
                 let AppParams { id } = params::<m::PackageInstall>(params_value)?;
@@ -1528,6 +1627,10 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> Handler for NodeServic
             m::PackageStart::NAME => {
                 let AppParams { id } = params::<m::PackageStart>(params_value)?;
                 to_value(&self.start(&id).await?)
+            }
+            m::CatalogIcon::NAME => {
+                let AppParams { id } = params::<m::CatalogIcon>(params_value)?;
+                to_value(&self.icon(&id)?)
             }
             m::PackageStop::NAME => {
                 let AppParams { id } = params::<m::PackageStop>(params_value)?;

@@ -76,6 +76,9 @@ pub struct InstalledApp {
     pub version: String,
     /// Whether the user wants the app's containers up.
     pub run: RunState,
+    /// The catalog the app was installed from.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
 }
 
 impl NodeState {

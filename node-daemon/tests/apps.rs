@@ -16,7 +16,10 @@
 //! - each image reference is recorded, with where its digest was found, in
 //!   the comment at the top of its manifest.
 //!
-//! Icons are not checked yet (they are not in `icons/` yet).
+//! - `catalog/catalog.json` lists exactly these apps, agrees with their
+//!   manifests, and its signature verifies with the key the daemon ships;
+//!   every manifest and icon matches its signed digest, and every icon is a
+//!   PNG under 64 KiB.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -590,11 +593,10 @@ fn real_quadlet_generator_accepts_every_apps_units() {
     }
 }
 
-/// `catalog/catalog.json` (unsigned for now) lists exactly the apps of
-/// `apps/`, with their manifests' name, version, category and description
-/// and the SHA-256 of each manifest file, so that an edited manifest
-/// without a catalog update is caught here (and, once the catalog is
-/// signed, refused by the daemon).
+/// `catalog/catalog.json` lists exactly the apps of `apps/`, with their
+/// manifests' name, version, category and description and the SHA-256 of
+/// each manifest file, so that an edited manifest without a catalog update
+/// (`release/sign-catalog.sh`) is caught here, not by a node refusing it.
 #[test]
 fn catalog_lists_every_app_with_its_manifest_digest() {
     use sha2::{Digest, Sha256};
@@ -639,6 +641,32 @@ fn catalog_lists_every_app_with_its_manifest_digest() {
                     .iter()
                     .all(|u| u.as_str().unwrap().starts_with("https://")),
             "{id}: upstream links"
+        );
+    }
+}
+
+/// The official catalog verifies as a node verifies it: the signature with
+/// the public key compiled into the daemon, then every manifest and icon
+/// against its digest; icons are PNGs of at most 64 KiB.
+#[test]
+fn the_official_catalog_signature_verifies_with_the_shipped_key() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let key = archipelago_catalog::TrustedKey::parse(archipelagod::catalogs::OFFICIAL_KEY).unwrap();
+    let catalog = archipelago_catalog::SignedCatalog::open(root, &key).unwrap_or_else(|e| {
+        panic!("{e}\n(edited a manifest or icon? run release/sign-catalog.sh with the catalog key)")
+    });
+    assert_eq!(catalog.file().apps.len(), apps().len());
+    for entry in &catalog.file().apps {
+        let manifest = catalog.manifest(entry).unwrap();
+        assert!(!manifest.is_empty());
+        let icon = catalog
+            .icon(entry)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{}: no icon", entry.id));
+        assert!(icon.len() <= 64 * 1024, "{}: icon too large", entry.id);
+        assert_eq!(
+            entry.icon.as_deref(),
+            Some(format!("icons/{}.png", entry.id).as_str())
         );
     }
 }

@@ -492,6 +492,7 @@ async fn invalid_manifest_leaves_the_app_untouched_and_says_why() {
             manifest: good.clone(),
             version: "1.0.0".into(),
             run: RunState::Running,
+            source: String::new(),
         },
     );
     let d = Desired::load(&state, Strictness::Catalog, &node.ctx.layout);
@@ -534,6 +535,7 @@ async fn missing_required_dependency_makes_the_dependant_invalid() {
             manifest: f,
             version: "1.0.0".into(),
             run: RunState::Running,
+            source: String::new(),
         },
     );
     let d = Desired::load(&state, Strictness::Catalog, &layout());
@@ -747,6 +749,7 @@ async fn an_app_uninstalled_while_its_manifest_was_invalid_is_removed() {
             manifest: file.clone(),
             version: "1.0.0".into(),
             run: RunState::Running,
+            source: String::new(),
         },
     );
     for _ in 0..3 {

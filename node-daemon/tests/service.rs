@@ -9,6 +9,8 @@
 use archipelago_api::methods::{Health, Phase};
 use archipelago_api::rpc::StreamEvent;
 use archipelago_api::{ErrorCode, RunState};
+use archipelago_catalog::{CatalogEntry, CatalogFile, FORMAT};
+use archipelagod::catalogs::{CatalogsConfig, CommunityCatalog};
 use archipelagod::fake::{Call, FakeNode};
 use archipelagod::journal::Journal;
 use archipelagod::layout::Layout;
@@ -112,8 +114,40 @@ impl Journal for FixedJournal {
     }
 }
 
+/// Writes a catalog of `apps` under `root`, signed with a new throwaway
+/// key; returns the public key.
+fn sign_catalog(root: &std::path::Path, apps: &[(&str, String)]) -> String {
+    use archipelago_catalog::sign::{SigningKey, sign_catalog, write_catalog};
+    let mut file = CatalogFile {
+        format: FORMAT,
+        apps: Vec::new(),
+    };
+    for (id, text) in apps {
+        let path = format!("apps/{id}/manifest.yml");
+        std::fs::create_dir_all(root.join(format!("apps/{id}"))).unwrap();
+        std::fs::write(root.join(&path), text).unwrap();
+        file.apps.push(CatalogEntry {
+            id: (*id).to_owned(),
+            name: (*id).to_owned(),
+            short_description: format!("{id} for tests"),
+            description: format!("The {id} test app."),
+            category: "developer".into(),
+            icon: None,
+            icon_sha256: None,
+            version: "1".into(),
+            manifest: path,
+            manifest_sha256: String::new(),
+            upstream: vec![],
+        });
+    }
+    write_catalog(root, &file).unwrap();
+    let pair = SigningKey::generate("throwaway").unwrap();
+    sign_catalog(root, &SigningKey::parse(&pair.secret).unwrap(), "tests").unwrap();
+    pair.public
+}
+
 struct Node {
-    _home: tempfile::TempDir,
+    home: tempfile::TempDir,
     fake: Arc<FakeNode>,
     layout: Layout,
     service: Arc<NodeService<Arc<FakeNode>, Arc<FakeNode>>>,
@@ -122,18 +156,34 @@ struct Node {
 impl Node {
     fn new() -> Self {
         let home = tempfile::tempdir().unwrap();
-        let layout = Layout::under_home(home.path());
-        for (id, text) in [
-            ("hello", hello()),
-            ("chain", chain()),
-            ("wallet", wallet()),
-            ("other-chain", other_chain()),
-            ("any-wallet", any_wallet()),
-        ] {
-            let file = layout.catalog_manifest(id);
-            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-            std::fs::write(file, text).unwrap();
-        }
+        let layout = Layout {
+            // The repository is laid out as the official catalog.
+            official_catalog: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .unwrap()
+                .to_owned(),
+            ..Layout::under_home(home.path())
+        };
+        let catalog = home.path().join("community");
+        let key = sign_catalog(
+            &catalog,
+            &[
+                ("hello", hello()),
+                ("chain", chain()),
+                ("wallet", wallet()),
+                ("other-chain", other_chain()),
+                ("any-wallet", any_wallet()),
+            ],
+        );
+        let mut config = CatalogsConfig::default();
+        config
+            .add(CommunityCatalog {
+                name: "test".into(),
+                location: catalog.to_string_lossy().into_owned(),
+                public_key: key,
+            })
+            .unwrap();
+        config.save(&layout.catalogs_config()).unwrap();
         let fake = Arc::new(FakeNode::new(&layout.units_dir));
         let secrets = SecretStore::new(layout.clone()).with_bcrypt_cost(4);
         let ctx = Context::new(
@@ -151,7 +201,7 @@ impl Node {
             .with_settle(std::time::Duration::ZERO),
         );
         Self {
-            _home: home,
+            home,
             fake,
             layout,
             service,
@@ -411,4 +461,89 @@ async fn a_capability_is_satisfied_by_the_app_that_provides_it() {
         .await
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::HasDependants);
+}
+
+#[tokio::test]
+async fn the_catalog_lists_every_verified_catalog_with_its_source() {
+    let n = Node::new();
+    let list = n.service.catalog();
+    let names: Vec<(&str, bool, u32, bool)> = list
+        .sources
+        .iter()
+        .map(|s| (s.name.as_str(), s.official, s.apps, s.error.is_none()))
+        .collect();
+    assert_eq!(
+        names,
+        [("archipelago", true, 10, true), ("test", false, 5, true)],
+        "{:?}",
+        list.sources
+    );
+    let hello = list.apps.iter().find(|a| a.id == "hello").unwrap();
+    assert_eq!(hello.source, "test");
+    assert!(!hello.has_icon);
+    let lnd = list.apps.iter().find(|a| a.id == "lnd").unwrap();
+    assert_eq!(lnd.source, "archipelago");
+    assert!(lnd.has_icon);
+    assert_eq!(list.apps.len(), 15);
+    let icon = n.service.icon("lnd").unwrap();
+    assert_eq!(icon.media_type, "image/png");
+    assert!(
+        icon.data_base64.starts_with("iVBORw0KGgo"),
+        "PNG magic, base64"
+    );
+    let e = n.service.icon("hello").unwrap_err();
+    assert_eq!(e.code, ErrorCode::NotInCatalog);
+
+    // Installed apps carry their catalog's name.
+    n.service.install("hello", None).await.unwrap();
+    assert_eq!(n.service.status("hello").await.unwrap().source, "test");
+}
+
+#[tokio::test]
+async fn a_tampered_catalog_is_refused_and_installs_nothing() {
+    let n = Node::new();
+    let catalog = n.home.path().join("community/catalog/catalog.json");
+    let text = std::fs::read_to_string(&catalog).unwrap();
+    std::fs::write(&catalog, text.replace("hello for tests", "hello, improved")).unwrap();
+
+    let list = n.service.catalog();
+    let source = list.sources.iter().find(|s| s.name == "test").unwrap();
+    let error = source.error.as_deref().unwrap();
+    assert!(error.contains("does not verify"), "{error}");
+    assert_eq!(source.apps, 0);
+    assert!(list.apps.iter().all(|a| a.source == "archipelago"));
+
+    let e = n.service.install("hello", None).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::CatalogUntrusted);
+    assert!(
+        e.message.contains("catalog `test` was refused") && e.message.contains("does not verify"),
+        "{}",
+        e.message
+    );
+    assert!(n.fake.mutations().is_empty(), "{:?}", n.fake.mutations());
+    assert!(!n.layout.state_file().exists());
+}
+
+#[tokio::test]
+async fn a_tampered_manifest_is_refused_and_installs_nothing() {
+    let n = Node::new();
+    let manifest = n.home.path().join("community/apps/hello/manifest.yml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace("8080", "8081")).unwrap();
+
+    let e = n.service.install("hello", None).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::CatalogUntrusted);
+    assert!(
+        e.message.contains("catalog `test`")
+            && e.message.contains("apps/hello/manifest.yml has SHA-256")
+            && e.message.contains("changed after the catalog was signed"),
+        "{}",
+        e.message
+    );
+    assert!(n.fake.mutations().is_empty(), "{:?}", n.fake.mutations());
+    assert!(!n.layout.state_file().exists());
+    // The marketplace leaves the app out and still shows the others.
+    let list = n.service.catalog();
+    assert!(list.apps.iter().all(|a| a.id != "hello"));
+    assert!(list.apps.iter().any(|a| a.id == "chain"));
 }

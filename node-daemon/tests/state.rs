@@ -19,6 +19,7 @@ fn app(version: &str, run: RunState) -> InstalledApp {
         )),
         version: version.to_owned(),
         run,
+        source: String::new(),
     }
 }
 
@@ -456,6 +457,7 @@ fn a_state_file_lost_after_the_first_save_is_not_an_empty_node() {
             manifest: "/apps/hello/manifest.yml".into(),
             version: "1".into(),
             run: archipelago_api::RunState::Running,
+            source: String::new(),
         },
     );
     assert!(store.save(&state).unwrap());

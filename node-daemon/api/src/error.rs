@@ -10,6 +10,8 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub enum ErrorCode {
     /// A manifest failed to parse or failed validation.
     InvalidManifest,
@@ -48,6 +50,9 @@ pub enum ErrorCode {
     RequestTooLarge,
     /// The node is serving as many connections as it allows.
     Busy,
+    /// A catalog's signature does not verify with its public key, or a
+    /// manifest or icon differs from what the signed catalog says: refused.
+    CatalogUntrusted,
     /// The body is not JSON (JSON-RPC's parse error).
     ParseError,
     /// The JSON is not a JSON-RPC 2.0 request object.
@@ -83,6 +88,7 @@ impl ErrorCode {
             Self::HasDependants => -32025,
             Self::RequestTooLarge => -32026,
             Self::Busy => -32027,
+            Self::CatalogUntrusted => -32028,
             Self::ParseError => -32700,
             Self::InvalidRequest => -32600,
             Self::MethodNotFound => -32601,
@@ -105,7 +111,7 @@ impl ErrorCode {
     }
 
     /// Every code, for documentation and for tests that check uniqueness.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 24] = [
         Self::InvalidManifest,
         Self::StateCorrupt,
         Self::Io,
@@ -124,6 +130,7 @@ impl ErrorCode {
         Self::HasDependants,
         Self::RequestTooLarge,
         Self::Busy,
+        Self::CatalogUntrusted,
         Self::ParseError,
         Self::InvalidRequest,
         Self::MethodNotFound,
@@ -134,6 +141,8 @@ impl ErrorCode {
 
 /// An error as a client sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,

@@ -47,6 +47,10 @@ method!(
     /// The apps this node can install.
     CatalogList, "catalog.list", Empty => CatalogListResult);
 method!(
+    /// One catalog app's icon (PNG, at most 64 KiB), from the catalog that
+    /// signed it.
+    CatalogIcon, "catalog.icon", AppParams => CatalogIconResult);
+method!(
     /// Installs an app: validate, secrets, pull (progress streamed), units,
     /// start, wait until healthy. A failed install leaves nothing behind.
     PackageInstall, "package.install", AppParams => PackageStatus, streams = true);
@@ -128,6 +132,8 @@ pub struct UninstallParams {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub struct UninstallResult {
     pub id: AppId,
     /// Whether data was kept (as asked).
@@ -138,9 +144,12 @@ pub struct UninstallResult {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub struct NodeInfoResult {
     pub version: String,
     pub hostname: String,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub uptime_secs: u64,
     /// The filesystem holding the apps' data.
     pub disk: DiskInfo,
@@ -152,18 +161,28 @@ pub struct NodeInfoResult {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub struct DiskInfo {
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub total_bytes: u64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub free_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub struct MemoryInfo {
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub total_bytes: u64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub available_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub struct CpuInfo {
     pub cores: u32,
     /// Load averages over 1, 5 and 15 minutes.
@@ -171,12 +190,51 @@ pub struct CpuInfo {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub struct CatalogListResult {
     pub apps: Vec<CatalogApp>,
+    /// Every catalog the node is configured with, in the order they are
+    /// searched, and whether each one verified.
+    pub sources: Vec<CatalogSource>,
+}
+
+/// One catalog a node takes apps from: the official one shipped with the
+/// daemon, or a community catalog its owner added with its own public key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+pub struct CatalogSource {
+    /// Short name apps are shown with (`archipelago` for the official one).
+    pub name: String,
+    /// Folder or URL the catalog is read from.
+    pub location: String,
+    /// The minisign key id its signature must carry (16 hex digits).
+    pub key_id: String,
+    /// Whether this is the catalog shipped with the daemon.
+    pub official: bool,
+    /// Apps it offers (0 when it was refused).
+    pub apps: u32,
+    /// Why the catalog was refused (bad signature, tampered manifest,
+    /// unreadable), when it was.
+    pub error: Option<String>,
+}
+
+/// An app's icon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+pub struct CatalogIconResult {
+    /// Always `image/png`.
+    pub media_type: String,
+    /// The image, base64 (standard alphabet, padded).
+    pub data_base64: String,
 }
 
 /// One installable app.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub struct CatalogApp {
     pub id: AppId,
     pub name: String,
@@ -184,16 +242,24 @@ pub struct CatalogApp {
     pub description: String,
     /// Marketplace category (`bitcoin`, `lightning`, `files`, …).
     pub category: String,
-    /// Icon file name, when the app has one.
-    pub icon: Option<String>,
+    /// Short description for the marketplace card.
+    pub short_description: String,
+    /// Whether `catalog.icon` has an icon for this app.
+    pub has_icon: bool,
     /// Apps that must be installed first.
     pub dependencies: Vec<AppId>,
     /// Installed version, when installed.
     pub installed: Option<String>,
+    /// Name of the catalog the app comes from (see [`CatalogSource`]).
+    pub source: String,
+    /// Project pages (home page, source code).
+    pub upstream: Vec<String>,
 }
 
 /// An installed app as the node sees it now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub struct PackageStatus {
     pub id: AppId,
     pub name: String,
@@ -207,11 +273,17 @@ pub struct PackageStatus {
     pub ui: Option<UiLink>,
     /// Why the app is not as asked, when it is not.
     pub problem: Option<String>,
+    /// The catalog the app was installed from (empty for apps installed
+    /// before catalogs were named).
+    #[serde(default)]
+    pub source: String,
 }
 
 /// An app's observed condition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub enum Health {
     /// Every container up and passing its health check.
     Healthy,
@@ -227,6 +299,8 @@ pub enum Health {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub struct ContainerStatus {
     /// `<app>_<container>`: the podman container name.
     pub name: String,
@@ -237,6 +311,8 @@ pub struct ContainerStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub struct UiLink {
     /// `http` or `https`.
     pub scheme: String,
@@ -245,6 +321,8 @@ pub struct UiLink {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub struct PackageListResult {
     pub apps: Vec<PackageStatus>,
 }
@@ -277,6 +355,8 @@ impl LogsParams {
 
 /// One log line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub struct LogEntry {
     /// The container's name in the manifest.
     pub container: String,
@@ -286,29 +366,39 @@ pub struct LogEntry {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub struct LogsResult {
     /// The lines (when streamed, they came as events and this is empty).
     pub lines: Vec<LogEntry>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub struct StatsResult {
     pub containers: Vec<ContainerStatsEntry>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub struct ContainerStatsEntry {
     /// The container's name in the manifest.
     pub container: String,
     /// Percent of one CPU.
     pub cpu_percent: f64,
     /// `None` when the node cannot account memory per container.
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub memory_bytes: Option<u64>,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub memory_limit_bytes: u64,
 }
 
 /// How far a long operation got.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub struct InstallProgress {
     pub id: AppId,
     pub phase: Phase,
@@ -329,6 +419,8 @@ pub struct InstallProgress {
 /// The steps of an install, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub enum Phase {
     Validating,
     Pulling,

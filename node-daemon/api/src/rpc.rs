@@ -140,6 +140,8 @@ impl Response {
 /// One event of a streamed answer, before its response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub enum StreamEvent {
     /// How far an install (or another long operation) got.
     Progress(InstallProgress),

@@ -8,6 +8,8 @@ pub type AppId = String;
 /// What the user wants an installed app to be doing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub enum RunState {
     /// Containers up and kept up (started at boot, restarted when they die).
     #[default]
@@ -19,6 +21,8 @@ pub enum RunState {
 /// systemd's `ActiveState` of a unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub enum ActiveState {
     Active,
     Reloading,
@@ -52,6 +56,8 @@ impl ActiveState {
 
 /// One systemd unit as observed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub struct UnitState {
     pub name: String,
     /// `loaded`, `not-found`, `bad-setting`, …

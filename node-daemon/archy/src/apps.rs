@@ -93,16 +93,37 @@ pub async fn catalog(ctx: &mut Ctx) -> anyhow::Result<()> {
     if ctx.json {
         return Ok(ctx.out.json(&catalog)?);
     }
-    if catalog.apps.is_empty() {
-        return Ok(ctx.out.text("the node's catalog is empty")?);
+    let mut text = String::new();
+    // Refused catalogs first: the user must see why apps are missing.
+    for source in &catalog.sources {
+        if let Some(error) = &source.error {
+            let _ = writeln!(
+                text,
+                "catalog `{}` ({}) REFUSED: {error}",
+                source.name, source.location
+            );
+        }
     }
-    let mut table = Table::new(&["ID", "NAME", "VERSION", "CATEGORY", "INSTALLED", "NEEDS"]);
+    if catalog.apps.is_empty() {
+        text.push_str("no catalog of this node offers an app");
+        return Ok(ctx.out.text(&text)?);
+    }
+    let mut table = Table::new(&[
+        "ID",
+        "NAME",
+        "VERSION",
+        "CATEGORY",
+        "CATALOG",
+        "INSTALLED",
+        "NEEDS",
+    ]);
     for app in &catalog.apps {
         table.row(vec![
             app.id.clone(),
             app.name.clone(),
             app.version.clone(),
             app.category.clone(),
+            app.source.clone(),
             app.installed.clone().unwrap_or_else(|| "-".to_owned()),
             if app.dependencies.is_empty() {
                 "-".to_owned()
@@ -111,7 +132,8 @@ pub async fn catalog(ctx: &mut Ctx) -> anyhow::Result<()> {
             },
         ]);
     }
-    Ok(ctx.out.text(&table.render())?)
+    text.push_str(&table.render());
+    Ok(ctx.out.text(&text)?)
 }
 
 pub async fn install(ctx: &mut Ctx, id: String) -> anyhow::Result<()> {

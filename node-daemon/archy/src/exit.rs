@@ -124,6 +124,7 @@ pub const fn api_code(code: ErrorCode) -> u8 {
         | ErrorCode::InstallFailed
         | ErrorCode::AlreadyInstalled
         | ErrorCode::NotInCatalog
+        | ErrorCode::CatalogUntrusted
         | ErrorCode::HasDependants => APP,
         _ => OTHER,
     }

@@ -25,6 +25,7 @@ fn status(id: &str) -> PackageStatus {
         containers: vec![],
         ui: None,
         problem: None,
+        source: "archipelago".into(),
     }
 }
 

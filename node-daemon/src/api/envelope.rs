@@ -4,8 +4,9 @@
 //! functions, so that every malformed shape is tested without a socket.
 
 use archipelago_api::methods::{
-    AuthLogin, AuthLogout, CatalogList, Method, NodeInfo, PackageInstall, PackageList, PackageLogs,
-    PackageRestart, PackageStart, PackageStats, PackageStatusMethod, PackageStop, PackageUninstall,
+    AuthLogin, AuthLogout, CatalogIcon, CatalogList, Method, NodeInfo, PackageInstall, PackageList,
+    PackageLogs, PackageRestart, PackageStart, PackageStats, PackageStatusMethod, PackageStop,
+    PackageUninstall,
 };
 use archipelago_api::rpc::{self, EVENT_STREAM, JSONRPC_VERSION};
 use archipelago_api::{ApiError, ErrorCode};
@@ -21,11 +22,12 @@ use super::sse::FrameStream;
 pub(super) const MAX_LOGGED_METHOD: usize = 64;
 
 /// Every method of the API, with whether it can stream.
-const METHODS: [(&str, bool); 13] = [
+const METHODS: [(&str, bool); 14] = [
     entry::<AuthLogin>(),
     entry::<AuthLogout>(),
     entry::<NodeInfo>(),
     entry::<CatalogList>(),
+    entry::<CatalogIcon>(),
     entry::<PackageInstall>(),
     entry::<PackageStart>(),
     entry::<PackageStop>(),

@@ -11,9 +11,11 @@
 //! - [`registry`]: a real OCI registry inside the run's namespace.
 //! - [`node`]: the interface every node flavour offers; [`nspawn`] and
 //!   [`vm`] are the flavours.
+//! - [`catalog`]: the fixture apps as a signed community catalog.
 //! - [`cmd`]: running host tools, with errors that say what ran.
 //! - [`testing`]: what every real-node test shares.
 
+pub mod catalog;
 pub mod cmd;
 pub mod fixtures;
 pub mod network;

@@ -214,6 +214,7 @@ pub fn write_node_state(node: &dyn Node, apps: &[(&str, archipelago_api::RunStat
                 manifest: PathBuf::from(format!("{NODE_HOME}/apps/{app}/manifest.yml")),
                 version: "1.0.0".to_owned(),
                 run: *run,
+                source: String::new(),
             },
         );
     }

@@ -101,6 +101,7 @@ fn main() {
 /// Figures 2–5, with 20 apps installed.
 fn with_twenty_apps(lab: &Lab, rounds: usize, out: &mut Vec<String>) {
     let hello = fixtures::load_manifest("hello-web", &lab.images, REGISTRY).unwrap();
+    let mut extra = Vec::new();
     for i in 1..=APPS {
         let id = format!("bench-{i:02}");
         let port = 8100 + i;
@@ -117,15 +118,13 @@ fn with_twenty_apps(lab: &Lab, rounds: usize, out: &mut Vec<String>) {
             .replace("id: hello-web", &format!("id: {id}"))
             .replace("host: 8080", &format!("host: {port}"))
             .replace("  port: 8080", &format!("  port: {port}"));
-        lab.node()
-            .copy_in(
-                yaml.as_bytes(),
-                &format!("{NODE_HOME}/.local/share/archipelago/catalog/{id}/manifest.yml"),
-                RunAs::ServiceUser,
-                0o644,
-            )
-            .unwrap();
+        extra.push((id, yaml));
     }
+    let extra: Vec<(&str, &str)> = extra
+        .iter()
+        .map(|(id, yaml)| (id.as_str(), yaml.as_str()))
+        .collect();
+    lab.publish(&extra).unwrap();
     let t = Instant::now();
     lab.block_on(async {
         let api = lab.api().await.unwrap();

@@ -8,7 +8,8 @@
 //!
 //! [`Lab`] sets up one run: a network namespace, the local registry with
 //! the fixture images, an nspawn node with the `.deb` installed, its
-//! password set, the fixture manifests in its catalog, and a client pinned
+//! password set, the fixture apps as a signed community catalog (a
+//! throwaway key, added with `archipelagod catalog add`), and a client pinned
 //! to the fingerprint `archipelagod pairing` prints. [`Matrix`] records
 //! each cell with its time and prints the app × state table.
 
@@ -22,6 +23,7 @@ use archipelago_api::methods::{
 use archipelago_api::rpc::StreamEvent;
 use archipelago_api::{ErrorCode, methods};
 use archipelago_client::{Client, ClientError};
+use archipelago_harness::catalog::{FIXTURE_CATALOG, TestCatalog};
 use archipelago_harness::fixtures::{self, BuiltImage};
 use archipelago_harness::network::TestNetwork;
 use archipelago_harness::node::{Node, RunAs};
@@ -59,6 +61,8 @@ pub struct Lab {
     pub images: Vec<BuiltImage>,
     node: Mutex<NspawnNode>,
     pub fingerprint: [u8; 32],
+    /// The fixture catalog; add apps and [`Lab::publish`] to offer more.
+    pub catalog: Mutex<TestCatalog>,
 }
 
 impl Lab {
@@ -78,15 +82,12 @@ impl Lab {
             t.elapsed()
         );
         set_node_password(&node, PASSWORD)?;
+        let mut catalog = TestCatalog::new(&net.dir().join("catalog"))?;
         for app in CATALOG {
             let m = fixtures::load_manifest(app, &images, REGISTRY)?;
-            node.copy_in(
-                m.yaml.as_bytes(),
-                &format!("{NODE_HOME}/.local/share/archipelago/catalog/{app}/manifest.yml"),
-                RunAs::ServiceUser,
-                0o644,
-            )?;
+            catalog.add(app, &m.yaml);
         }
+        catalog.publish(&node, FIXTURE_CATALOG)?;
         // Pairing as a person does it: the node prints its fingerprint, the
         // client sees the one the node presents, and they must agree.
         let printed = pairing_fingerprint(&node)?;
@@ -103,7 +104,19 @@ impl Lab {
             images,
             node: Mutex::new(node),
             fingerprint: presented,
+            catalog: Mutex::new(catalog),
         })
+    }
+
+    /// Adds (or replaces) apps in the fixture catalog, signs it again and
+    /// publishes it on the node.
+    pub fn publish(&self, apps: &[(&str, &str)]) -> Result<()> {
+        let mut catalog = self.catalog.lock().unwrap_or_else(PoisonError::into_inner);
+        for (id, yaml) in apps {
+            catalog.add(id, yaml);
+        }
+        catalog.publish(&*self.node(), FIXTURE_CATALOG)?;
+        Ok(())
     }
 
     /// The node (a short-lived guard: never hold it across an await).

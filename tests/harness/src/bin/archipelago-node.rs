@@ -8,15 +8,13 @@
 #![allow(clippy::print_stdout)]
 
 use anyhow::Context as _;
+use archipelago_harness::catalog::{FIXTURE_CATALOG, TestCatalog};
 use archipelago_harness::fixtures;
 use archipelago_harness::network::{self, TestNetwork};
-use archipelago_harness::node::{Node, RunAs};
+use archipelago_harness::node::Node;
 use archipelago_harness::nspawn::NspawnNode;
 use archipelago_harness::registry::Registry;
-use archipelago_harness::testing::{
-    NODE_HOME, install_deb, pairing_fingerprint, set_node_password,
-};
-use archipelagod::layout::Layout;
+use archipelago_harness::testing::{install_deb, pairing_fingerprint, set_node_password};
 use clap::{Parser, Subcommand};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -93,16 +91,12 @@ fn set_up_node(
     let password = random_password()?;
     install_deb(n)?;
     set_node_password(n, &password)?;
-    let layout = Layout::under_home(std::path::Path::new(NODE_HOME));
+    // The fixture apps as a signed community catalog (throwaway key).
+    let mut catalog = TestCatalog::new(&net.dir().join(format!("catalog-{}", n.name())))?;
     for m in fixtures::load_manifests(images, &Registry::address())? {
-        let dest = layout.catalog_manifest(&m.manifest.id);
-        n.copy_in(
-            m.yaml.as_bytes(),
-            &dest.to_string_lossy(),
-            RunAs::ServiceUser,
-            0o644,
-        )?;
+        catalog.add(&m.manifest.id, &m.yaml);
     }
+    catalog.publish(n, FIXTURE_CATALOG)?;
     let fingerprint = archipelago_api::rpc::format_fingerprint(&pairing_fingerprint(n)?);
     let address = n.port(archipelago_api::rpc::DEFAULT_PORT).to_string();
     let archy_at = |args: &[&str]| {
