@@ -38,7 +38,7 @@ pub enum CatalogsError {
     #[error("no catalog named `{0}` is configured (`archipelagod catalog list` shows them)")]
     Unknown(String),
     #[error(
-        "`{0}`: a catalog's location is an absolute path to a folder laid out like the Archipelago repository (catalog/catalog.json, apps/, icons/)"
+        "`{0}`: a catalog's location is an absolute path to a folder laid out like the Archipelago repository (catalog/catalog.json, apps/, icons/), or the http(s):// address of such a folder"
     )]
     Location(String),
     #[error("the catalog's key: {0}")]
@@ -61,7 +61,8 @@ pub struct CatalogsConfig {
 pub struct CommunityCatalog {
     /// Short name apps are shown with.
     pub name: String,
-    /// Absolute path of the catalog's folder.
+    /// Absolute path of the catalog's folder, or its `https://` address
+    /// (fetched into the node's cache: `archipelagod catalog refresh`).
     pub location: String,
     /// The publisher's minisign public key (`RW…`).
     pub public_key: String,
@@ -93,8 +94,13 @@ impl CatalogsConfig {
     }
 
     /// Adds a catalog after checking its name, location and key, and that
-    /// it verifies with that key now.
-    pub fn add(&mut self, catalog: CommunityCatalog) -> Result<SignedCatalog, CatalogsError> {
+    /// it verifies with that key now (a web catalog must have been fetched
+    /// into the cache first: [`crate::catalog_fetch::fetch`]).
+    pub fn add(
+        &mut self,
+        catalog: CommunityCatalog,
+        layout: &Layout,
+    ) -> Result<SignedCatalog, CatalogsError> {
         if !crate::manifest::is_valid_app_id(&catalog.name) {
             return Err(CatalogsError::Name(catalog.name));
         }
@@ -104,7 +110,7 @@ impl CatalogsConfig {
         if self.catalogs.iter().any(|c| c.name == catalog.name) {
             return Err(CatalogsError::Duplicate(catalog.name));
         }
-        let root = location_root(&catalog.location)?;
+        let root = root_of(layout, &catalog.name, &catalog.location)?;
         let key = TrustedKey::parse(&catalog.public_key).map_err(CatalogsError::Key)?;
         let opened = SignedCatalog::open(&root, &key).map_err(CatalogsError::Untrusted)?;
         self.catalogs.push(CommunityCatalog {
@@ -125,7 +131,19 @@ impl CatalogsConfig {
     }
 }
 
-fn location_root(location: &str) -> Result<PathBuf, CatalogsError> {
+/// Where a catalog's files are read from: its folder, or the cache folder
+/// of a web catalog.
+pub fn root_of(layout: &Layout, name: &str, location: &str) -> Result<PathBuf, CatalogsError> {
+    if crate::catalog_fetch::is_url(location) {
+        return if location
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            Err(CatalogsError::Location(location.to_owned()))
+        } else {
+            Ok(layout.catalog_cache_dir.join(name))
+        };
+    }
     let path = Path::new(location);
     if path.is_absolute()
         && !location.chars().any(char::is_control)
@@ -153,9 +171,9 @@ pub struct Source {
 }
 
 impl Source {
-    fn open(name: &str, location: &str, official: bool, key: &str) -> Self {
+    fn open(layout: &Layout, name: &str, location: &str, official: bool, key: &str) -> Self {
         let key = TrustedKey::parse(key);
-        let catalog = match (&key, location_root(location)) {
+        let catalog = match (&key, root_of(layout, name, location)) {
             (Ok(k), Ok(root)) => SignedCatalog::open(&root, k).map_err(|e| e.to_string()),
             (Err(e), _) => Err(format!("its public key is unusable: {e}")),
             (_, Err(e)) => Err(e.to_string()),
@@ -180,6 +198,7 @@ impl Source {
 /// plus a refused pseudo-source saying why.
 pub fn open_all(layout: &Layout) -> Vec<Source> {
     let mut out = vec![Source::open(
+        layout,
         OFFICIAL_NAME,
         &layout.official_catalog.to_string_lossy(),
         true,
@@ -191,7 +210,7 @@ pub fn open_all(layout: &Layout) -> Vec<Source> {
             config
                 .catalogs
                 .iter()
-                .map(|c| Source::open(&c.name, &c.location, false, &c.public_key)),
+                .map(|c| Source::open(layout, &c.name, &c.location, false, &c.public_key)),
         ),
         Err(e) => out.push(Source {
             name: "community".into(),
@@ -253,6 +272,8 @@ mod tests {
 
     #[test]
     fn bad_names_locations_and_keys_are_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::under_home(dir.path());
         let mut c = CatalogsConfig::default();
         let entry = |name: &str, location: &str, key: &str| CommunityCatalog {
             name: name.into(),
@@ -261,27 +282,36 @@ mod tests {
         };
         let key = OFFICIAL_KEY;
         assert!(matches!(
-            c.add(entry("Bad Name", "/srv/x", key)),
+            c.add(entry("Bad Name", "/srv/x", key), &layout),
             Err(CatalogsError::Name(_))
         ));
         assert!(matches!(
-            c.add(entry(OFFICIAL_NAME, "/srv/x", key)),
+            c.add(entry(OFFICIAL_NAME, "/srv/x", key), &layout),
             Err(CatalogsError::Reserved(_))
         ));
         assert!(matches!(
-            c.add(entry("mine", "relative/dir", key)),
+            c.add(entry("mine", "relative/dir", key), &layout),
             Err(CatalogsError::Location(_))
         ));
         assert!(matches!(
-            c.add(entry("mine", "/srv/../etc", key)),
+            c.add(entry("mine", "/srv/../etc", key), &layout),
             Err(CatalogsError::Location(_))
         ));
         assert!(matches!(
-            c.add(entry("mine", "/srv/x", "RWnot-a-key")),
+            c.add(entry("mine", "/srv/x", "RWnot-a-key"), &layout),
             Err(CatalogsError::Key(_))
         ));
         assert!(matches!(
-            c.add(entry("mine", "/nonexistent/catalog", key)),
+            c.add(entry("mine", "/nonexistent/catalog", key), &layout),
+            Err(CatalogsError::Untrusted(_))
+        ));
+        assert!(matches!(
+            c.add(entry("mine", "https://example.org/a b", key), &layout),
+            Err(CatalogsError::Location(_))
+        ));
+        // A web catalog not fetched yet has nothing in the cache to verify.
+        assert!(matches!(
+            c.add(entry("mine", "https://example.org/catalog", key), &layout),
             Err(CatalogsError::Untrusted(_))
         ));
         assert!(c.catalogs.is_empty());

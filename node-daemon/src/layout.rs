@@ -13,6 +13,7 @@
 //! | app data folders | `~/.local/share/archipelago/apps/<app>/<path>` |
 //! | the official catalog (signed, shipped with the daemon) | `/usr/share/archipelago/` |
 //! | community catalogs the owner added | `~/.config/archipelago/catalogs.json` |
+//! | copies of community catalogs fetched from the web | `~/.local/share/archipelago/catalogs/<name>/` |
 //! | manifests of installed apps | `~/.local/share/archipelago/installed/<app>/manifest.yml` |
 //! | API config (TLS, password, sessions) | `~/.config/archipelago/` |
 
@@ -34,6 +35,8 @@ pub struct Layout {
     /// Root of the official catalog, laid out as the repository
     /// (`catalog/catalog.json`, `apps/`, `icons/`).
     pub official_catalog: PathBuf,
+    /// Copies of community catalogs fetched from the web, one folder each.
+    pub catalog_cache_dir: PathBuf,
     /// Copies of the manifests apps were installed from, so that a catalog
     /// update never changes an installed app behind the user's back.
     pub installed_dir: PathBuf,
@@ -52,6 +55,7 @@ impl Layout {
             secrets_root: share.join("secrets"),
             data_root: share.join("apps"),
             official_catalog: PathBuf::from(OFFICIAL_CATALOG),
+            catalog_cache_dir: share.join("catalogs"),
             installed_dir: share.join("installed"),
             config_dir: home.join(".config/archipelago"),
         }

@@ -8,7 +8,8 @@
 //! - [`reconcile`]: the level-triggered pass from desired to current state.
 //! - [`api`]: the TLS JSON-RPC server: login, sessions, limits.
 //! - [`service`]: what the API's methods do (install, uninstall, …).
-//! - [`catalogs`]: the signed catalogs apps are installed from.
+//! - [`catalogs`]: the signed catalogs apps are installed from;
+//!   [`catalog_fetch`] brings web catalogs into the node's cache.
 //! - [`journal`], [`nodeinfo`]: a unit's last log lines; the node's vital signs.
 //! - [`daemon`]: the long-running loop of passes (`archipelagod run`).
 //! - [`systemd`], [`podman`]: the outside systems, behind narrow traits;
@@ -20,6 +21,7 @@
 //! - [`layout`]: where units, secrets, data and state live on a node.
 
 pub mod api;
+pub mod catalog_fetch;
 pub mod catalogs;
 pub mod daemon;
 pub mod fake;

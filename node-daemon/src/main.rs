@@ -47,7 +47,7 @@ enum CatalogAction {
     Add {
         /// Short name apps from it are shown with.
         name: String,
-        /// Absolute path of the catalog's folder.
+        /// Absolute path of the catalog's folder, or its http(s):// address.
         location: String,
         /// The publisher's public key (`RW…`).
         #[arg(
@@ -62,6 +62,12 @@ enum CatalogAction {
     },
     /// Removes a community catalog (apps installed from it stay).
     Remove { name: String },
+    /// Fetches web catalogs again (the daemon does at start and every six
+    /// hours); a copy that does not verify is thrown away, the old one kept.
+    Refresh {
+        /// Only this catalog.
+        name: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -404,11 +410,19 @@ fn catalog(layout: &Layout, action: CatalogAction) -> anyhow::Result<()> {
                 (None, None) => bail!("give the catalog's public key with --key or --key-file"),
             };
             let mut config = CatalogsConfig::load(&config_path)?;
-            let opened = config.add(CommunityCatalog {
-                name: name.clone(),
-                location,
-                public_key,
-            })?;
+            if archipelagod::catalog_fetch::is_url(&location) {
+                let key = archipelago_catalog::TrustedKey::parse(&public_key)?;
+                let dest = catalogs::root_of(layout, &name, &location)?;
+                runtime()?.block_on(archipelagod::catalog_fetch::fetch(&location, &key, &dest))?;
+            }
+            let opened = config.add(
+                CommunityCatalog {
+                    name: name.clone(),
+                    location,
+                    public_key,
+                },
+                layout,
+            )?;
             config.save(&config_path)?;
             println!(
                 "added catalog `{name}`: {} apps, signature verified ({})",
@@ -422,8 +436,69 @@ fn catalog(layout: &Layout, action: CatalogAction) -> anyhow::Result<()> {
             config.save(&config_path)?;
             println!("removed catalog `{name}` (apps installed from it stay installed)");
         }
+        CatalogAction::Refresh { name } => {
+            let config = CatalogsConfig::load(&config_path)?;
+            let mut failed = 0;
+            for c in config
+                .catalogs
+                .iter()
+                .filter(|c| name.as_ref().is_none_or(|n| *n == c.name))
+            {
+                match runtime()?.block_on(refresh_one(layout, c)) {
+                    Ok(Some(apps)) => println!("{}: fetched, verified, {apps} apps", c.name),
+                    Ok(None) => println!("{}: a local folder, nothing to fetch", c.name),
+                    Err(e) => {
+                        failed += 1;
+                        println!("{}: {e}", c.name);
+                    }
+                }
+            }
+            if failed > 0 {
+                bail!(
+                    "{failed} catalog(s) could not be refreshed; their previous copies stay in use"
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// Fetches one web catalog again; `None` for a local one.
+async fn refresh_one(
+    layout: &Layout,
+    c: &archipelagod::catalogs::CommunityCatalog,
+) -> anyhow::Result<Option<usize>> {
+    if !archipelagod::catalog_fetch::is_url(&c.location) {
+        return Ok(None);
+    }
+    let key = archipelago_catalog::TrustedKey::parse(&c.public_key)?;
+    let dest = archipelagod::catalogs::root_of(layout, &c.name, &c.location)?;
+    Ok(Some(
+        archipelagod::catalog_fetch::fetch(&c.location, &key, &dest).await?,
+    ))
+}
+
+/// Keeps web catalogs fresh while the daemon runs: at start, then every six
+/// hours. A failure is logged; the previous copy stays in use.
+async fn refresh_web_catalogs(layout: Layout) {
+    let mut tick = tokio::time::interval(Duration::from_secs(6 * 3600));
+    loop {
+        tick.tick().await;
+        let config = match archipelagod::catalogs::CatalogsConfig::load(&layout.catalogs_config()) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("catalogs: {e}");
+                continue;
+            }
+        };
+        for c in &config.catalogs {
+            match refresh_one(&layout, c).await {
+                Ok(Some(apps)) => tracing::info!("catalog `{}` refreshed: {apps} apps", c.name),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("catalog `{}` not refreshed: {e:#}", c.name),
+            }
+        }
+    }
 }
 
 /// `archipelagod state show|recover`.
@@ -566,6 +641,7 @@ async fn daemon(
             "no password is set, so nobody can log in: run `archipelagod init` as the service user"
         );
     }
+    tokio::spawn(refresh_web_catalogs(layout.clone()));
     let ctx = connect_waiting(layout).await?;
     let changes = ctx.systemd.unit_changes().await?;
     let service = Arc::new(NodeService::new(

@@ -177,11 +177,14 @@ impl Node {
         );
         let mut config = CatalogsConfig::default();
         config
-            .add(CommunityCatalog {
-                name: "test".into(),
-                location: catalog.to_string_lossy().into_owned(),
-                public_key: key,
-            })
+            .add(
+                CommunityCatalog {
+                    name: "test".into(),
+                    location: catalog.to_string_lossy().into_owned(),
+                    public_key: key,
+                },
+                &layout,
+            )
             .unwrap();
         config.save(&layout.catalogs_config()).unwrap();
         let fake = Arc::new(FakeNode::new(&layout.units_dir));
