@@ -1,0 +1,68 @@
+//! The desktop commands, typed. The frontend talks to nodes only through these
+//! (Tauri's `invoke` and `Channel`); every failure becomes an AppError carrying
+//! the desktop's `{code, message}`.
+
+import { Channel, invoke } from "@tauri-apps/api/core";
+
+import type { CatalogIconResult } from "./bindings/CatalogIconResult";
+import type { CatalogListResult } from "./bindings/CatalogListResult";
+import type { InstallProgress } from "./bindings/InstallProgress";
+import type { LogEntry } from "./bindings/LogEntry";
+import type { LogsResult } from "./bindings/LogsResult";
+import type { NodeEntry } from "./bindings/NodeEntry";
+import type { NodeOverview } from "./bindings/NodeOverview";
+import type { PackageListResult } from "./bindings/PackageListResult";
+import type { PackageStatus } from "./bindings/PackageStatus";
+import type { ProbeResult } from "./bindings/ProbeResult";
+import type { StatsResult } from "./bindings/StatsResult";
+import type { UninstallResult } from "./bindings/UninstallResult";
+import { toAppError } from "./errors";
+
+async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(command, args);
+  } catch (e) {
+    throw toAppError(e);
+  }
+}
+
+function channel<T>(onMessage: (message: T) => void): Channel<T> {
+  const ch = new Channel<T>();
+  ch.onmessage = onMessage;
+  return ch;
+}
+
+export const api = {
+  nodesList: () => call<NodeEntry[]>("nodes_list"),
+  nodeProbe: (address: string) => call<ProbeResult>("node_probe", { address }),
+  nodeAdd: (address: string, fingerprint: string, name: string | null) =>
+    call<NodeEntry>("node_add", { address, fingerprint, name }),
+  nodeRemove: (nodeId: string) => call<null>("node_remove", { nodeId }),
+  nodeLogin: (nodeId: string, password: string) => call<NodeEntry>("node_login", { nodeId, password }),
+  nodeLogout: (nodeId: string) => call<NodeEntry>("node_logout", { nodeId }),
+  nodesOverview: () => call<NodeOverview[]>("nodes_overview"),
+  nodeOverview: (nodeId: string) => call<NodeOverview>("node_overview", { nodeId }),
+
+  catalogList: (nodeId: string) => call<CatalogListResult>("catalog_list", { nodeId }),
+  catalogIcon: (nodeId: string, appId: string) => call<CatalogIconResult>("catalog_icon", { nodeId, appId }),
+
+  packageList: (nodeId: string) => call<PackageListResult>("package_list", { nodeId }),
+  packageStatus: (nodeId: string, appId: string) => call<PackageStatus>("package_status", { nodeId, appId }),
+  packageInstall: (nodeId: string, appId: string, onProgress: (p: InstallProgress) => void) =>
+    call<PackageStatus>("package_install", { nodeId, appId, onProgress: channel(onProgress) }),
+  packageStart: (nodeId: string, appId: string) => call<PackageStatus>("package_start", { nodeId, appId }),
+  packageStop: (nodeId: string, appId: string) => call<PackageStatus>("package_stop", { nodeId, appId }),
+  packageRestart: (nodeId: string, appId: string) => call<PackageStatus>("package_restart", { nodeId, appId }),
+  packageUninstall: (nodeId: string, appId: string, keepData: boolean, onProgress: (p: InstallProgress) => void) =>
+    call<UninstallResult>("package_uninstall", { nodeId, appId, keepData, onProgress: channel(onProgress) }),
+  packageLogs: (nodeId: string, appId: string, lines: number | null) =>
+    call<LogsResult>("package_logs", { nodeId, appId, lines }),
+  packageLogsFollow: (nodeId: string, appId: string, onLine: (line: LogEntry) => void) =>
+    call<string>("package_logs_follow", { nodeId, appId, onLine: channel(onLine) }),
+  packageLogsStop: (followId: string) => call<null>("package_logs_stop", { followId }),
+  packageStats: (nodeId: string, appId: string) => call<StatsResult>("package_stats", { nodeId, appId }),
+  /** Opens the app's UI in the system browser; returns the URL opened. */
+  packageOpenUi: (nodeId: string, appId: string) => call<string>("package_open_ui", { nodeId, appId }),
+};
+
+export type Api = typeof api;
