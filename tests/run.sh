@@ -18,6 +18,8 @@ fi
 if [ "${CI:-}" = "true" ] && [ -z "${CARGO_TARGET_DIR:-}" ]; then
   export CARGO_TARGET_DIR=/var/cache/archipelago/target
   mkdir -p "$CARGO_TARGET_DIR"
+  # A clone is built once: incremental data would only fill the disk.
+  export CARGO_INCREMENTAL=0
 fi
 
 say "podman 5's Quadlet generator (checks every rendered unit file)"
@@ -34,6 +36,24 @@ start=$(date +%s)
 vm_image=$(bash tests/node/build-vm-image.sh)
 echo "VM image: $vm_image ($(( $(date +%s) - start )) s)"
 
+say "desktop app: WebKitGTK, Xvfb, WebKitWebDriver, tauri-driver, the frontend's npm packages"
+TAURI_DRIVER=$(bash tests/desktop/setup.sh)
+export TAURI_DRIVER
+"$TAURI_DRIVER" --help >/dev/null
+
+say "frontend: format, types (tsc), unit tests (Vitest), build"
+(
+  cd frontend
+  npm run --silent format:check
+  npm run --silent check
+  npm run --silent test 2>&1 | tee /tmp/archipelago-vitest.log
+  npm run --silent build
+)
+vitest_passed=$(sed -E 's/\x1b\[[0-9;]*m//g' /tmp/archipelago-vitest.log | awk '/^ *Tests +[0-9]+ passed/ {print $2; exit}')
+
+say "TypeScript types generated from the Rust API types are up to date"
+bash frontend/scripts/gen-bindings.sh --check
+
 # Whatever happens to the tests (failure, interruption), nothing of their
 # runs stays behind: namespaces, mounts, node and registry processes.
 cleanup() { cargo run -q -p archipelago-harness --bin archipelago-node -- cleanup >/dev/null 2>&1 || true; }
@@ -49,8 +69,8 @@ say "cargo test"
 cargo test --workspace --locked 2>&1 | tee /tmp/archipelago-test.log
 summary=$(grep -E '^test result:' /tmp/archipelago-test.log | awk '{p+=$4; f+=$6} END {print p+0, f+0}')
 read -r passed failed <<<"$summary"
-if [ "$passed" -eq 0 ]; then
-  echo "tests/run.sh: no test ran" >&2
+if [ "$passed" -eq 0 ] || [ -z "$vitest_passed" ]; then
+  echo "tests/run.sh: no test ran (cargo: $passed, vitest: ${vitest_passed:-none})" >&2
   exit 1
 fi
-printf '\n%s passed, %s failed\n' "$passed" "$failed"
+printf '\n%s passed, %s failed (cargo), %s passed (Vitest)\n' "$passed" "$failed" "$vitest_passed"
