@@ -137,7 +137,20 @@ impl DesktopApp {
         // WebKit paints after the DOM changed: let the last change show.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let path = self.artifacts.join(format!("{name}.png"));
-        self.driver.screenshot(&path).await?;
+        // The X server's own picture of the window, not WebDriver's: the app
+        // renders without accelerated compositing, and WebKitWebDriver's
+        // snapshot never answers in that mode. This is what a person sees.
+        let out = std::process::Command::new("import")
+            .args(["-display", &self.display, "-window", "root"])
+            .arg(&path)
+            .output()
+            .context("running ImageMagick's import (tests/desktop/setup.sh installs it)")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "import -display {} failed: {}",
+            self.display,
+            String::from_utf8_lossy(&out.stderr)
+        );
         Ok(path)
     }
 
