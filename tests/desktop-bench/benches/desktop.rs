@@ -44,7 +44,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -464,34 +464,8 @@ struct Display {
 
 impl Display {
     fn start(lab: &Lab, work: &Path, driver: &Path, config: &Path) -> Self {
-        let log = std::fs::File::create(work.join("xvfb.log")).unwrap();
-        let mut xvfb = lab
-            .net
-            .command("Xvfb")
-            .args([
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                "1280x800x24",
-                "-nolisten",
-                "tcp",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .process_group(0)
-            .spawn()
+        let (xvfb, display) = archipelago_e2e::start_xvfb(lab.net.command("Xvfb"), work)
             .expect("starting Xvfb (tests/desktop/setup.sh installs it)");
-        let mut line = String::new();
-        BufReader::new(xvfb.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let number: u32 = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("Xvfb did not say its display: {line:?}"));
-        let display = format!(":{number}");
         let log = std::fs::File::create(work.join("tauri-driver.log")).unwrap();
         let mut cmd = lab.net.command(&driver.to_string_lossy());
         cmd.args(["--port", &DRIVER_PORT.to_string()])

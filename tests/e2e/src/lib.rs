@@ -267,8 +267,8 @@ fn find_tauri_driver() -> Result<PathBuf> {
 }
 
 /// Starts Xvfb (`xvfb`, a command naming it) on a display it picks
-/// itself; returns it and `:N`.
-fn start_xvfb(mut xvfb: Command, artifacts: &Path) -> Result<(Child, String)> {
+/// itself; returns it and `:N`. Its log goes to `artifacts/xvfb.log`.
+pub fn start_xvfb(mut xvfb: Command, artifacts: &Path) -> Result<(Child, String)> {
     let log = std::fs::File::create(artifacts.join("xvfb.log"))?;
     let mut xvfb = xvfb
         .args([
