@@ -358,6 +358,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                     version: manifest.version.clone(),
                     run: RunState::Running,
                     source: source.clone(),
+                    settings: archipelago_api::methods::AppSettings::default(),
                 },
             );
             Ok(())
@@ -1054,6 +1055,10 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                     ui: None,
                     problem: desired.invalid().get(id).cloned(),
                     source: installed.source.clone(),
+                    update_available: None,
+                    last_backup: None,
+                    backup_overdue: false,
+                    settings: installed.settings.clone(),
                 });
                 continue;
             };
@@ -1091,6 +1096,10 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                 }),
                 problem,
                 source: installed.source.clone(),
+                update_available: None,
+                last_backup: None,
+                backup_overdue: false,
+                settings: installed.settings.clone(),
             });
         }
         Ok(out)
@@ -1357,6 +1366,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                 .collect(),
             source: source.name.clone(),
             upstream: entry.upstream.clone(),
+            update_available: false,
         })
     }
 
@@ -1567,6 +1577,8 @@ impl<'a> Progress<'a> {
             images_total: total,
             blobs_seen: 0,
             message,
+            bytes_done: 0,
+            bytes_total: 0,
         });
     }
 
@@ -1580,6 +1592,8 @@ impl<'a> Progress<'a> {
             images_total: total,
             blobs_seen: blobs,
             message,
+            bytes_done: 0,
+            bytes_total: 0,
         });
     }
 }

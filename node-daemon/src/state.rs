@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use archipelago_api::methods::AppSettings;
 use archipelago_api::{AppId, RunState};
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +80,13 @@ pub struct InstalledApp {
     /// The catalog the app was installed from.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub source: String,
+    /// The user's update and backup settings for the app.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub settings: AppSettings,
+}
+
+fn is_default(s: &AppSettings) -> bool {
+    *s == AppSettings::default()
 }
 
 impl NodeState {

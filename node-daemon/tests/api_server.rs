@@ -87,6 +87,8 @@ impl Handler for Fake {
                             images_total: 3,
                             blobs_seen: 0,
                             message: format!("step {i}"),
+                            bytes_done: 0,
+                            bytes_total: 0,
                         };
                         let _ = events.send(StreamEvent::Progress(progress)).await;
                     }

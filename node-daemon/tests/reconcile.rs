@@ -493,6 +493,7 @@ async fn invalid_manifest_leaves_the_app_untouched_and_says_why() {
             version: "1.0.0".into(),
             run: RunState::Running,
             source: String::new(),
+            settings: Default::default(),
         },
     );
     let d = Desired::load(&state, Strictness::Catalog, &node.ctx.layout);
@@ -536,6 +537,7 @@ async fn missing_required_dependency_makes_the_dependant_invalid() {
             version: "1.0.0".into(),
             run: RunState::Running,
             source: String::new(),
+            settings: Default::default(),
         },
     );
     let d = Desired::load(&state, Strictness::Catalog, &layout());
@@ -750,6 +752,7 @@ async fn an_app_uninstalled_while_its_manifest_was_invalid_is_removed() {
             version: "1.0.0".into(),
             run: RunState::Running,
             source: String::new(),
+            settings: Default::default(),
         },
     );
     for _ in 0..3 {

@@ -20,6 +20,7 @@ fn app(version: &str, run: RunState) -> InstalledApp {
         version: version.to_owned(),
         run,
         source: String::new(),
+        settings: Default::default(),
     }
 }
 
@@ -458,6 +459,7 @@ fn a_state_file_lost_after_the_first_save_is_not_an_empty_node() {
             version: "1".into(),
             run: archipelago_api::RunState::Running,
             source: String::new(),
+            settings: Default::default(),
         },
     );
     assert!(store.save(&state).unwrap());

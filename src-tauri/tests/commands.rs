@@ -76,6 +76,10 @@ fn status(id: &str, health: Health) -> PackageStatus {
         }),
         problem: None,
         source: "archipelago".into(),
+        update_available: None,
+        last_backup: None,
+        backup_overdue: false,
+        settings: Default::default(),
     }
 }
 
@@ -88,6 +92,8 @@ fn progress(phase: Phase, message: &str) -> StreamEvent {
         images_total: 1,
         blobs_seen: 0,
         message: message.into(),
+        bytes_done: 0,
+        bytes_total: 0,
     })
 }
 

@@ -31,4 +31,9 @@ source: string,
 /**
  * Project pages (home page, source code).
  */
-upstream: Array<string>, };
+upstream: Array<string>, 
+/**
+ * Installed, and this catalog's manifest differs from the installed
+ * one: `package.update` installs it.
+ */
+update_available: boolean, };

@@ -4,4 +4,4 @@
  * Stable error codes. The numeric value is what clients match on; the name is
  * for logs and humans.
  */
-export type ErrorCode = "invalid_manifest" | "state_corrupt" | "io" | "secret" | "systemd" | "podman" | "app_not_installed" | "missing_dependency" | "port_conflict" | "unauthenticated" | "login_failed" | "too_many_attempts" | "install_failed" | "already_installed" | "not_in_catalog" | "has_dependants" | "request_too_large" | "busy" | "catalog_untrusted" | "parse_error" | "invalid_request" | "method_not_found" | "invalid_params" | "internal";
+export type ErrorCode = "invalid_manifest" | "state_corrupt" | "io" | "secret" | "systemd" | "podman" | "app_not_installed" | "missing_dependency" | "port_conflict" | "unauthenticated" | "login_failed" | "too_many_attempts" | "install_failed" | "already_installed" | "not_in_catalog" | "has_dependants" | "request_too_large" | "busy" | "catalog_untrusted" | "update_rolled_back" | "backup_failed" | "restore_failed" | "bad_passphrase" | "backup_corrupt" | "backup_not_found" | "parse_error" | "invalid_request" | "method_not_found" | "invalid_params" | "internal";

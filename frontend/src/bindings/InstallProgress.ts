@@ -22,4 +22,9 @@ blobs_seen: number,
 /**
  * A line for people (`Copying blob 3f1e…`, `starting hello-web_web`).
  */
-message: string, };
+message: string, 
+/**
+ * Bytes copied so far and in all, while a backup or restore copies
+ * data (`bytes_total` is 0 when not known in advance).
+ */
+bytes_done: number, bytes_total: number, };

@@ -3,4 +3,4 @@
 /**
  * The steps of an install, in order.
  */
-export type Phase = "validating" | "pulling" | "starting" | "healthy" | "rolling_back" | "stopping" | "removing" | "done";
+export type Phase = "validating" | "pulling" | "starting" | "healthy" | "rolling_back" | "stopping" | "removing" | "done" | "snapshotting" | "switching" | "archiving" | "verifying" | "restoring";

@@ -53,6 +53,21 @@ pub enum ErrorCode {
     /// A catalog's signature does not verify with its public key, or a
     /// manifest or icon differs from what the signed catalog says: refused.
     CatalogUntrusted,
+    /// An update did not get healthy: the previous version (units, images,
+    /// data) was put back and runs again; the message says why.
+    UpdateRolledBack,
+    /// A backup could not be made (no space, unreadable data); the app runs
+    /// as before and no partial archive was left.
+    BackupFailed,
+    /// A restore failed; what it did was undone.
+    RestoreFailed,
+    /// The passphrase or key does not open this backup.
+    BadPassphrase,
+    /// The backup file is damaged or not an Archipelago backup: nothing on
+    /// the node was changed.
+    BackupCorrupt,
+    /// No backup of this name.
+    BackupNotFound,
     /// The body is not JSON (JSON-RPC's parse error).
     ParseError,
     /// The JSON is not a JSON-RPC 2.0 request object.
@@ -89,6 +104,12 @@ impl ErrorCode {
             Self::RequestTooLarge => -32026,
             Self::Busy => -32027,
             Self::CatalogUntrusted => -32028,
+            Self::UpdateRolledBack => -32029,
+            Self::BackupFailed => -32030,
+            Self::RestoreFailed => -32031,
+            Self::BadPassphrase => -32032,
+            Self::BackupCorrupt => -32033,
+            Self::BackupNotFound => -32034,
             Self::ParseError => -32700,
             Self::InvalidRequest => -32600,
             Self::MethodNotFound => -32601,
@@ -111,7 +132,7 @@ impl ErrorCode {
     }
 
     /// Every code, for documentation and for tests that check uniqueness.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 30] = [
         Self::InvalidManifest,
         Self::StateCorrupt,
         Self::Io,
@@ -131,6 +152,12 @@ impl ErrorCode {
         Self::RequestTooLarge,
         Self::Busy,
         Self::CatalogUntrusted,
+        Self::UpdateRolledBack,
+        Self::BackupFailed,
+        Self::RestoreFailed,
+        Self::BadPassphrase,
+        Self::BackupCorrupt,
+        Self::BackupNotFound,
         Self::ParseError,
         Self::InvalidRequest,
         Self::MethodNotFound,

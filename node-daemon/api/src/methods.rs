@@ -80,6 +80,45 @@ method!(
 method!(
     /// CPU and memory of an app's containers.
     PackageStats, "package.stats", AppParams => StatsResult);
+method!(
+    /// Updates an app to the version its catalog offers now: the new images
+    /// are pulled while the old version runs (progress streamed), the data
+    /// is snapshotted when the images change, the units are switched and the
+    /// node waits until healthy. A new version that does not get healthy is
+    /// rolled back (units, images, data) and the error says why.
+    PackageUpdate, "package.update", AppParams => UpdateResult, streams = true);
+method!(
+    /// Makes an encrypted backup of one app (data, volumes, generated
+    /// secrets, manifest) on the node: in its backup folder, or in
+    /// `target` (a folder on the node, an external disk say).
+    PackageBackup, "package.backup", BackupParams => BackupInfo, streams = true);
+method!(
+    /// Restores an app from a backup (on this node or uploaded from
+    /// another): the archive is decrypted and checked in full before
+    /// anything changes, then the app is installed at the archived version
+    /// with its data and secrets and started until healthy.
+    PackageRestore, "package.restore", RestoreParams => PackageStatus, streams = true);
+method!(
+    /// An app's update and backup settings (replaced as a whole).
+    PackageSettings, "package.settings", SettingsParams => PackageStatus);
+method!(
+    /// The backups in the node's backup folder, newest first.
+    BackupList, "backup.list", BackupListParams => BackupListResult);
+method!(
+    /// One piece of a backup in the node's backup folder, for a client
+    /// that copies it to the user's computer.
+    BackupDownload, "backup.download", BackupChunkParams => BackupChunk);
+method!(
+    /// One piece of a backup sent to the node's backup folder (to restore
+    /// it there); the last piece carries the SHA-256 of the whole file.
+    BackupUpload, "backup.upload", BackupUploadParams => BackupUploadResult);
+method!(
+    /// Deletes a backup from the node's backup folder.
+    BackupDelete, "backup.delete", BackupNameParams => Empty);
+
+/// Bytes of backup per `backup.download` / `backup.upload` call: well
+/// under the request limit once base64-encoded.
+pub const BACKUP_CHUNK_BYTES: usize = 512 * 1024;
 
 /// No parameters, or no result.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,6 +293,205 @@ pub struct CatalogApp {
     pub source: String,
     /// Project pages (home page, source code).
     pub upstream: Vec<String>,
+    /// Installed, and this catalog's manifest differs from the installed
+    /// one: `package.update` installs it.
+    #[serde(default)]
+    pub update_available: bool,
+}
+
+/// The result of `package.update`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+pub struct UpdateResult {
+    pub status: PackageStatus,
+    pub from_version: String,
+    pub to_version: String,
+    /// Whether the data was snapshotted first (the images changed); a
+    /// change of settings only is applied without.
+    pub data_snapshot: bool,
+}
+
+/// Parameters of `package.backup`: exactly one of `passphrase` and
+/// `recipient` says who can open the backup.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupParams {
+    pub id: AppId,
+    /// Encrypt with this passphrase (age's scrypt recipient).
+    #[serde(default)]
+    pub passphrase: Option<String>,
+    /// Encrypt to this age public key (`age1…`); its owner holds the
+    /// secret key, the node never sees it.
+    #[serde(default)]
+    pub recipient: Option<String>,
+    /// A folder on the node to write the backup into (an external disk);
+    /// the node's backup folder when absent.
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+/// Never prints the passphrase.
+impl std::fmt::Debug for BackupParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackupParams")
+            .field("id", &self.id)
+            .field("recipient", &self.recipient)
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parameters of `package.restore`: exactly one of `passphrase` and
+/// `identity` opens the backup.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreParams {
+    /// A backup's name in the node's backup folder, or the absolute path
+    /// of a backup file on the node.
+    pub backup: String,
+    #[serde(default)]
+    pub passphrase: Option<String>,
+    /// An age secret key (`AGE-SECRET-KEY-1…`).
+    #[serde(default)]
+    pub identity: Option<String>,
+}
+
+/// Never prints the passphrase or the key.
+impl std::fmt::Debug for RestoreParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestoreParams")
+            .field("backup", &self.backup)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One backup archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+pub struct BackupInfo {
+    /// File name (`<app>-<version>-<UTC time>.archy-backup`).
+    pub name: String,
+    pub app: AppId,
+    /// The app's version in the backup.
+    pub version: String,
+    /// Unix seconds.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub created: u64,
+    /// Size of the encrypted file.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub bytes: u64,
+    /// Where it is on the node.
+    pub path: String,
+    /// SHA-256 of the encrypted file, hex.
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupListParams {
+    /// Only this app's backups.
+    #[serde(default)]
+    pub id: Option<AppId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+pub struct BackupListResult {
+    pub backups: Vec<BackupInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupNameParams {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupChunkParams {
+    pub name: String,
+    /// Where the piece starts.
+    pub offset: u64,
+}
+
+/// A piece of a backup file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupChunk {
+    /// At most [`BACKUP_CHUNK_BYTES`] bytes, base64 (standard, padded).
+    pub data_base64: String,
+    pub offset: u64,
+    /// Size of the whole file.
+    pub total: u64,
+    /// True when this piece reaches the end of the file.
+    pub eof: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupUploadParams {
+    pub name: String,
+    /// Must equal the bytes received so far (a broken upload resumes
+    /// where the node says it stopped).
+    pub offset: u64,
+    /// At most [`BACKUP_CHUNK_BYTES`] bytes, base64.
+    pub data_base64: String,
+    /// On the last piece: the SHA-256 (hex) of the whole file. The node
+    /// checks it, then keeps the file under `name`.
+    #[serde(default)]
+    pub sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupUploadResult {
+    /// Bytes the node has.
+    pub received: u64,
+    /// The backup, once the last piece arrived and checked.
+    pub done: Option<BackupInfo>,
+}
+
+/// An app's update and backup settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+pub struct AppSettings {
+    /// Update automatically when the catalog offers a new version, looking
+    /// every this many hours; 0 (the default) never updates by itself.
+    #[serde(default)]
+    pub auto_update_hours: u32,
+    /// Back up by itself on a schedule.
+    #[serde(default)]
+    pub backup_schedule: Option<BackupSchedule>,
+    /// Warn when the last backup is older than this many hours; 0 never
+    /// warns.
+    #[serde(default)]
+    pub backup_max_age_hours: u32,
+}
+
+/// Scheduled backups. They are encrypted to a public key, so that no
+/// passphrase or secret key is ever kept on the node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+pub struct BackupSchedule {
+    /// Every this many hours (at least 1).
+    pub every_hours: u32,
+    /// age public key (`age1…`).
+    pub recipient: String,
+    /// How many of the app's backups to keep in the node's backup folder
+    /// (older ones are deleted after a new one succeeded); at least 1.
+    pub keep: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsParams {
+    pub id: AppId,
+    pub settings: AppSettings,
 }
 
 /// An installed app as the node sees it now.
@@ -277,6 +515,20 @@ pub struct PackageStatus {
     /// before catalogs were named).
     #[serde(default)]
     pub source: String,
+    /// The version the catalog offers now, when it differs from what is
+    /// installed (`package.update` installs it).
+    #[serde(default)]
+    pub update_available: Option<String>,
+    /// When the last backup in the node's backup folder was made (unix
+    /// seconds).
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+    pub last_backup: Option<u64>,
+    /// The last backup is older than the app's limit, or there is none.
+    #[serde(default)]
+    pub backup_overdue: bool,
+    #[serde(default)]
+    pub settings: AppSettings,
 }
 
 /// An app's observed condition.
@@ -414,6 +666,14 @@ pub struct InstallProgress {
     pub blobs_seen: u32,
     /// A line for people (`Copying blob 3f1e…`, `starting hello-web_web`).
     pub message: String,
+    /// Bytes copied so far and in all, while a backup or restore copies
+    /// data (`bytes_total` is 0 when not known in advance).
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub bytes_done: u64,
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub bytes_total: u64,
 }
 
 /// The steps of an install, in order.
@@ -431,6 +691,16 @@ pub enum Phase {
     Stopping,
     Removing,
     Done,
+    /// An update copies the app's data aside before switching versions.
+    Snapshotting,
+    /// An update puts the new version's units in place.
+    Switching,
+    /// A backup copies and encrypts the app's data.
+    Archiving,
+    /// A restore decrypts and checks the archive.
+    Verifying,
+    /// A restore puts data and secrets back.
+    Restoring,
 }
 
 #[cfg(test)]

@@ -125,7 +125,13 @@ pub const fn api_code(code: ErrorCode) -> u8 {
         | ErrorCode::AlreadyInstalled
         | ErrorCode::NotInCatalog
         | ErrorCode::CatalogUntrusted
+        | ErrorCode::UpdateRolledBack
+        | ErrorCode::BackupFailed
+        | ErrorCode::RestoreFailed
+        | ErrorCode::BackupNotFound
+        | ErrorCode::BackupCorrupt
         | ErrorCode::HasDependants => APP,
+        ErrorCode::BadPassphrase => AUTH,
         _ => OTHER,
     }
 }

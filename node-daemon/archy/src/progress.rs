@@ -118,6 +118,11 @@ pub const fn phase_name(phase: Phase) -> &'static str {
         Phase::Stopping => "stopping",
         Phase::Removing => "removing",
         Phase::Done => "done",
+        Phase::Snapshotting => "snapshotting data",
+        Phase::Switching => "switching versions",
+        Phase::Archiving => "archiving",
+        Phase::Verifying => "verifying",
+        Phase::Restoring => "restoring",
     }
 }
 
@@ -149,6 +154,8 @@ mod tests {
             images_total: 1,
             blobs_seen: 3,
             message: "Copying blob 3f1e".into(),
+            bytes_done: 0,
+            bytes_total: 0,
         };
         assert_eq!(message(&p), "x@ffffffffffff (3 blobs) Copying blob 3f1e");
     }

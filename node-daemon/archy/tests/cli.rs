@@ -72,6 +72,10 @@ fn status(id: &str) -> PackageStatus {
         ui: None,
         problem: None,
         source: "archipelago".into(),
+        update_available: None,
+        last_backup: None,
+        backup_overdue: false,
+        settings: Default::default(),
     }
 }
 
@@ -84,6 +88,8 @@ fn progress(phase: Phase, done: u32) -> StreamEvent {
         images_total: 1,
         blobs_seen: done,
         message: format!("step {done}"),
+        bytes_done: 0,
+        bytes_total: 0,
     })
 }
 

@@ -26,6 +26,10 @@ fn status(id: &str) -> PackageStatus {
         ui: None,
         problem: None,
         source: "archipelago".into(),
+        update_available: None,
+        last_backup: None,
+        backup_overdue: false,
+        settings: Default::default(),
     }
 }
 
@@ -38,6 +42,8 @@ fn progress(phase: Phase, done: u32, message: &str) -> StreamEvent {
         images_total: 2,
         blobs_seen: done * 3,
         message: message.into(),
+        bytes_done: 0,
+        bytes_total: 0,
     })
 }
 

@@ -4,9 +4,10 @@
 //! functions, so that every malformed shape is tested without a socket.
 
 use archipelago_api::methods::{
-    AuthLogin, AuthLogout, CatalogIcon, CatalogList, Method, NodeInfo, PackageInstall, PackageList,
-    PackageLogs, PackageRestart, PackageStart, PackageStats, PackageStatusMethod, PackageStop,
-    PackageUninstall,
+    AuthLogin, AuthLogout, BackupDelete, BackupDownload, BackupList, BackupUpload, CatalogIcon,
+    CatalogList, Method, NodeInfo, PackageBackup, PackageInstall, PackageList, PackageLogs,
+    PackageRestart, PackageRestore, PackageSettings, PackageStart, PackageStats,
+    PackageStatusMethod, PackageStop, PackageUninstall, PackageUpdate,
 };
 use archipelago_api::rpc::{self, EVENT_STREAM, JSONRPC_VERSION};
 use archipelago_api::{ApiError, ErrorCode};
@@ -22,7 +23,7 @@ use super::sse::FrameStream;
 pub(super) const MAX_LOGGED_METHOD: usize = 64;
 
 /// Every method of the API, with whether it can stream.
-const METHODS: [(&str, bool); 14] = [
+const METHODS: [(&str, bool); 22] = [
     entry::<AuthLogin>(),
     entry::<AuthLogout>(),
     entry::<NodeInfo>(),
@@ -37,6 +38,14 @@ const METHODS: [(&str, bool); 14] = [
     entry::<PackageList>(),
     entry::<PackageLogs>(),
     entry::<PackageStats>(),
+    entry::<PackageUpdate>(),
+    entry::<PackageBackup>(),
+    entry::<PackageRestore>(),
+    entry::<PackageSettings>(),
+    entry::<BackupList>(),
+    entry::<BackupDownload>(),
+    entry::<BackupUpload>(),
+    entry::<BackupDelete>(),
 ];
 
 const fn entry<M: Method>() -> (&'static str, bool) {

@@ -215,6 +215,7 @@ pub fn write_node_state(node: &dyn Node, apps: &[(&str, archipelago_api::RunStat
                 version: "1.0.0".to_owned(),
                 run: *run,
                 source: String::new(),
+                settings: Default::default(),
             },
         );
     }
