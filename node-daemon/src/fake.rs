@@ -10,7 +10,7 @@ use crate::manifest::Protocol;
 use crate::podman::{
     ContainerInfo, ContainerStats, LogLine, PodmanApi, PodmanError, PortBinding, PullEvent,
 };
-use crate::systemd::{SystemdError, SystemdManager};
+use crate::systemd::{MainExit, SystemdError, SystemdManager};
 use archipelago_api::{ActiveState, UnitState};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -31,6 +31,8 @@ pub enum Call {
     RemoveContainer(String),
     RemoveVolume(String),
     RemoveNetwork(String),
+    CreateVolume(String),
+    RemoveImage(String),
 }
 
 impl Call {
@@ -44,6 +46,7 @@ impl Call {
 struct LoadedContainer {
     container_name: String,
     app: String,
+    image: String,
     ports: Vec<PortBinding>,
     config_digest: Option<String>,
 }
@@ -64,6 +67,12 @@ struct Inner {
     fail_pulls: BTreeMap<String, String>,
     /// Log lines each container printed.
     logs: BTreeMap<String, Vec<LogLine>>,
+    /// Named volumes, with the folder that stands for each.
+    volumes: BTreeMap<String, PathBuf>,
+    /// Images whose containers fail to start.
+    fail_images: BTreeSet<String>,
+    /// Files a container of an image writes when it starts.
+    start_writes: BTreeMap<String, Vec<(PathBuf, Vec<u8>)>>,
     calls: Vec<Call>,
 }
 
@@ -153,6 +162,21 @@ impl FakeNode {
         self.lock().fail_stop.insert(unit.to_owned());
     }
 
+    /// Containers of `image` fail to start (a new version that is broken).
+    pub fn fail_image(&self, image: &str) {
+        self.lock().fail_images.insert(image.to_owned());
+    }
+
+    /// A container of `image` writes `bytes` to `path` when it starts (a
+    /// new version changing its data).
+    pub fn write_on_start(&self, image: &str, path: impl Into<PathBuf>, bytes: &[u8]) {
+        self.lock()
+            .start_writes
+            .entry(image.to_owned())
+            .or_default()
+            .push((path.into(), bytes.to_vec()));
+    }
+
     /// The next `n` `ListUnitsByNames` calls fail.
     pub fn fail_lists(&self, n: u32) {
         self.lock().fail_lists = n;
@@ -197,7 +221,11 @@ impl FakeNode {
         let Some(spec) = g.loaded.get(unit).cloned() else {
             return Err(SystemdError::NoSuchUnit(unit.to_owned()));
         };
-        if g.fail_start.contains(unit) {
+        let image = spec.as_ref().map(|c| c.image.clone()).unwrap_or_default();
+        for (path, bytes) in g.start_writes.get(&image).cloned().unwrap_or_default() {
+            let _ = std::fs::write(path, bytes);
+        }
+        if g.fail_start.contains(unit) || g.fail_images.contains(&image) {
             g.active.insert(unit.to_owned(), ActiveState::Failed);
             return Err(SystemdError::JobFailed {
                 verb: "start",
@@ -234,12 +262,15 @@ fn parse_container(stem: &str, text: &str) -> LoadedContainer {
     let mut c = LoadedContainer {
         container_name: stem.to_owned(),
         app: String::new(),
+        image: String::new(),
         ports: Vec::new(),
         config_digest: None,
     };
     for line in text.lines() {
         if let Some(v) = line.strip_prefix("ContainerName=") {
             v.clone_into(&mut c.container_name);
+        } else if let Some(v) = line.strip_prefix("Image=") {
+            v.clone_into(&mut c.image);
         } else if let Some(v) = line.strip_prefix("Label=io.archipelago.app=") {
             v.clone_into(&mut c.app);
         } else if let Some(v) = line.strip_prefix("Label=io.archipelago.config=") {
@@ -354,6 +385,17 @@ impl SystemdManager for FakeNode {
             })
             .collect())
     }
+
+    async fn main_exit(&self, unit: &str) -> Result<Option<MainExit>, SystemdError> {
+        let g = self.lock();
+        Ok(
+            (g.active.get(unit).copied() == Some(ActiveState::Failed)).then(|| MainExit {
+                result: "exit-code".into(),
+                signal: false,
+                status: 1,
+            }),
+        )
+    }
 }
 
 impl FakeNode {
@@ -367,6 +409,12 @@ impl FakeNode {
     /// What `container` printed, as its logs return it.
     pub fn set_logs(&self, container: &str, lines: Vec<LogLine>) {
         self.lock().logs.insert(container.to_owned(), lines);
+    }
+
+    /// The folder standing for named volume `name` (next to the units
+    /// folder), whether or not the volume exists.
+    pub fn volume_dir(&self, name: &str) -> PathBuf {
+        self.units_dir.with_file_name("fake-volumes").join(name)
     }
 
     /// Whether an image was pulled.
@@ -453,8 +501,31 @@ impl PodmanApi for FakeNode {
     }
 
     async fn remove_volume(&self, name: &str) -> Result<bool, PodmanError> {
-        self.lock().calls.push(Call::RemoveVolume(name.to_owned()));
+        let mut g = self.lock();
+        g.calls.push(Call::RemoveVolume(name.to_owned()));
+        if let Some(dir) = g.volumes.remove(name) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         Ok(true)
+    }
+
+    async fn volume_mountpoint(&self, name: &str) -> Result<Option<PathBuf>, PodmanError> {
+        Ok(self.lock().volumes.get(name).cloned())
+    }
+
+    async fn create_volume(&self, name: &str, _app: &str) -> Result<PathBuf, PodmanError> {
+        let dir = self.volume_dir(name);
+        std::fs::create_dir_all(&dir).map_err(|e| PodmanError::Api(e.to_string()))?;
+        let mut g = self.lock();
+        g.calls.push(Call::CreateVolume(name.to_owned()));
+        g.volumes.insert(name.to_owned(), dir.clone());
+        Ok(dir)
+    }
+
+    async fn remove_image(&self, reference: &str) -> Result<bool, PodmanError> {
+        let mut g = self.lock();
+        g.calls.push(Call::RemoveImage(reference.to_owned()));
+        Ok(g.images.remove(reference))
     }
 
     async fn remove_network(&self, name: &str) -> Result<bool, PodmanError> {

@@ -16,6 +16,9 @@
 //! | copies of community catalogs fetched from the web | `~/.local/share/archipelago/catalogs/<name>/` |
 //! | manifests of installed apps | `~/.local/share/archipelago/installed/<app>/manifest.yml` |
 //! | API config (TLS, password, sessions) | `~/.config/archipelago/` |
+//! | backups made on the node | `~/.local/share/archipelago/backups/` |
+//! | an update's data snapshot | `~/.local/share/archipelago/snapshots/<app>.tar` |
+//! | restores being checked, backup descriptions being written | `~/.local/share/archipelago/staging/` |
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +46,12 @@ pub struct Layout {
     /// The API's own files: TLS key and certificate, password hash,
     /// sessions (mode 0700).
     pub config_dir: PathBuf,
+    /// Backups made on the node, and backups uploaded to restore (0700).
+    pub backups_dir: PathBuf,
+    /// Data snapshots of updates in progress (0700).
+    pub snapshots_dir: PathBuf,
+    /// Decrypted backups being checked, descriptions being written (0700).
+    pub staging_dir: PathBuf,
 }
 
 impl Layout {
@@ -58,6 +67,9 @@ impl Layout {
             catalog_cache_dir: share.join("catalogs"),
             installed_dir: share.join("installed"),
             config_dir: home.join(".config/archipelago"),
+            backups_dir: share.join("backups"),
+            snapshots_dir: share.join("snapshots"),
+            staging_dir: share.join("staging"),
         }
     }
 
@@ -104,6 +116,16 @@ impl Layout {
     /// The manifest an installed app runs from.
     pub fn installed_manifest(&self, app: &str) -> PathBuf {
         self.installed_dir.join(app).join("manifest.yml")
+    }
+
+    /// The manifest an update switches an app to, until it is healthy.
+    pub fn next_manifest(&self, app: &str) -> PathBuf {
+        self.installed_dir.join(app).join("manifest.next.yml")
+    }
+
+    /// An update's snapshot of an app's data.
+    pub fn snapshot(&self, app: &str) -> PathBuf {
+        self.snapshots_dir.join(format!("{app}.tar"))
     }
 
     /// Folder of the API's TLS key and certificate.

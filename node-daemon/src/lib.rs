@@ -16,14 +16,20 @@
 //!   [`fake`] stands in for both in unit tests.
 //! - [`systemd_dbus`]: the real systemd manager, the user's over D-Bus.
 //! - [`podman_rest`]: the real podman client, the user's REST API socket.
+//! - [`backup`]: updates' data snapshots and encrypted backups, over
+//!   [`archive`] (tar) and [`datatool`] (inside the containers' user
+//!   namespace).
 //! - [`fsutil`]: crash-safe writes and change tracking shared by every module
 //!   that writes files.
 //! - [`layout`]: where units, secrets, data and state live on a node.
 
 pub mod api;
+pub mod archive;
+pub mod backup;
 pub mod catalog_fetch;
 pub mod catalogs;
 pub mod daemon;
+pub mod datatool;
 pub mod fake;
 pub mod fsutil;
 pub mod journal;

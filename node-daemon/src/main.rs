@@ -11,6 +11,7 @@ use archipelago_api::{ActiveState, RunState};
 use archipelagod::api::auth::Auth;
 use archipelagod::api::server::Limits;
 use archipelagod::api::tls::TlsIdentity;
+use archipelagod::archive;
 use archipelagod::journal::UserJournal;
 use archipelagod::layout::Layout;
 use archipelagod::manifest::{self, Manifest, Strictness};
@@ -158,6 +159,13 @@ enum Command {
         #[command(subcommand)]
         action: CatalogAction,
     },
+    /// Pack, unpack or remove app data (the daemon runs this inside the
+    /// containers' user namespace; not for people).
+    #[command(hide = true)]
+    Data {
+        #[command(subcommand)]
+        action: DataAction,
+    },
     /// Run the reconciler over the node's state file, as the daemon does
     /// (run it as the service user): secrets, unit files, units, containers.
     Reconcile {
@@ -175,6 +183,28 @@ enum Command {
         /// node meanwhile (a measurement of the no-op pass).
         #[arg(long, value_name = "N", default_value_t = 0)]
         measure: u32,
+    },
+}
+
+/// `archipelagod data …`: what the daemon runs inside the containers' user
+/// namespace (`podman unshare`) to read and write app data.
+#[derive(Subcommand, Debug)]
+enum DataAction {
+    /// Write a tar of each folder, under its prefix, to stdout.
+    Pack {
+        /// `PREFIX=FOLDER`, e.g. `data=/var/lib/archipelago/.local/share/archipelago/apps/x`.
+        #[arg(long = "entry", value_parser = archive::Entry::from_arg, required = true)]
+        entries: Vec<archive::Entry>,
+    },
+    /// Empty each folder, then unpack the tar on stdin's matching parts into it.
+    Unpack {
+        #[arg(long = "entry", value_parser = archive::Entry::from_arg, required = true)]
+        entries: Vec<archive::Entry>,
+    },
+    /// Remove these paths and everything below them.
+    Remove {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
     },
 }
 
@@ -319,6 +349,15 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             }
         }
         Command::State { home, action } => state(&home, action)?,
+        Command::Data { action } => {
+            let (name, entries, paths) = match action {
+                DataAction::Pack { entries } => ("pack", entries, Vec::new()),
+                DataAction::Unpack { entries } => ("unpack", entries, Vec::new()),
+                DataAction::Remove { paths } => ("remove", Vec::new(), paths),
+            };
+            archipelagod::datatool::run_helper(name, &entries, &paths)
+                .map_err(|e| anyhow::anyhow!(e))?;
+        }
         Command::Units { action } => {
             runtime()?.block_on(units(action))?;
         }
@@ -584,7 +623,15 @@ async fn connect(layout: Layout) -> anyhow::Result<Context<DbusSystemd, PodmanRe
     let systemd = DbusSystemd::connect_user_bus().await?;
     let podman = PodmanRest::for_this_user();
     let secrets = SecretStore::new(layout.clone());
-    Ok(Context::new(layout, systemd, podman, secrets))
+    let ctx = Context::new(layout, systemd, podman, secrets);
+    // App data written by container users is only readable inside their
+    // user namespace: go in with `podman unshare` where podman is.
+    if let Some(tool) = archipelagod::datatool::Unshare::find() {
+        Ok(ctx.with_data_tool(std::sync::Arc::new(tool)))
+    } else {
+        tracing::warn!("podman not found: app data is copied as the service user sees it");
+        Ok(ctx)
+    }
 }
 
 /// The daemon's runtime: two worker threads, so that a slow bcrypt check
@@ -649,6 +696,16 @@ async fn daemon(
         strictness,
         Arc::new(UserJournal),
     ));
+    // Automatic updates and scheduled backups, each app as its settings say.
+    let scheduler = Arc::clone(&service);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(archipelagod::service::SCHEDULE_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            scheduler.scheduled().await;
+        }
+    });
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(archipelagod::api::server::serve(
         listener,

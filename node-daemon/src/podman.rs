@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use crate::manifest::Protocol;
 
@@ -24,10 +25,7 @@ pub enum PodmanError {
     #[error(
         "cannot reach podman's API at {path}: {message} (start it with `systemctl --user start podman.socket`)"
     )]
-    Socket {
-        path: std::path::PathBuf,
-        message: String,
-    },
+    Socket { path: PathBuf, message: String },
 }
 
 /// One published port as podman reports it.
@@ -141,6 +139,26 @@ pub trait PodmanApi: Send + Sync {
     fn remove_volume(&self, name: &str) -> impl Future<Output = Result<bool, PodmanError>> + Send;
     /// Removes a network; false when there was none.
     fn remove_network(&self, name: &str) -> impl Future<Output = Result<bool, PodmanError>> + Send;
+    /// Where a named volume's files are on the node; `None` when there is
+    /// no such volume.
+    fn volume_mountpoint(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<PathBuf>, PodmanError>> + Send;
+    /// Creates a named volume of `app` with the labels its Quadlet unit
+    /// gives it (the unit accepts an existing volume), and says where its
+    /// files are.
+    fn create_volume(
+        &self,
+        name: &str,
+        app: &str,
+    ) -> impl Future<Output = Result<PathBuf, PodmanError>> + Send;
+    /// Removes an image no container uses; false when there was none or a
+    /// container still uses it.
+    fn remove_image(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<bool, PodmanError>> + Send;
 }
 
 /// One client shared by several owners.
@@ -195,5 +213,24 @@ impl<T: PodmanApi> PodmanApi for std::sync::Arc<T> {
     }
     fn remove_network(&self, name: &str) -> impl Future<Output = Result<bool, PodmanError>> + Send {
         (**self).remove_network(name)
+    }
+    fn volume_mountpoint(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<PathBuf>, PodmanError>> + Send {
+        (**self).volume_mountpoint(name)
+    }
+    fn create_volume(
+        &self,
+        name: &str,
+        app: &str,
+    ) -> impl Future<Output = Result<PathBuf, PodmanError>> + Send {
+        (**self).create_volume(name, app)
+    }
+    fn remove_image(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<bool, PodmanError>> + Send {
+        (**self).remove_image(reference)
     }
 }

@@ -28,7 +28,7 @@ use crate::manifest::Protocol;
 use crate::podman::{ContainerInfo, PodmanApi, PodmanError, PortBinding};
 pub use crate::podman::{ContainerStats, LogLine, LogStream, PullEvent};
 use crate::quadlet::{LABEL_APP, LABEL_CONFIG, LABEL_MANAGED};
-use http_body_util::{BodyExt as _, Empty};
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -85,6 +85,17 @@ impl PodmanRest {
 
     /// Sends one request with an empty body on a new connection.
     async fn send(&self, method: Method, path: &str) -> Result<Response<Incoming>, PodmanError> {
+        self.send_body(method, path, String::new()).await
+    }
+
+    /// Sends one request with a JSON body (none when empty) on a new
+    /// connection.
+    async fn send_body(
+        &self,
+        method: Method,
+        path: &str,
+        json: String,
+    ) -> Result<Response<Incoming>, PodmanError> {
         let socket_error = |message: String| PodmanError::Socket {
             path: self.socket.clone(),
             message,
@@ -107,7 +118,8 @@ impl PodmanRest {
             .uri(format!("{PREFIX}{path}"))
             // HTTP/1.1 needs one; podman (Go) refuses requests without it.
             .header(hyper::header::HOST, "d")
-            .body(Empty::<Bytes>::new())
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(json)))
             .map_err(|e| PodmanError::Api(format!("bad request {path}: {e}")))?;
         sender
             .send_request(request)
@@ -281,6 +293,70 @@ impl PodmanApi for PodmanRest {
         let path = format!("/networks/{}?force=true", encode(name));
         self.delete(&path, &format!("network {name}")).await
     }
+
+    async fn volume_mountpoint(&self, name: &str) -> Result<Option<PathBuf>, PodmanError> {
+        let what = format!("volume {name}");
+        let path = format!("/volumes/{}/json", encode(name));
+        let response = self.send(Method::GET, &path).await?;
+        match response.status() {
+            StatusCode::OK => {
+                let v: InspectedVolume = json_of(response, &what).await?;
+                Ok(Some(v.mountpoint))
+            }
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(error_of(response, &what).await),
+        }
+    }
+
+    async fn create_volume(&self, name: &str, app: &str) -> Result<PathBuf, PodmanError> {
+        let what = format!("volume {name}");
+        let body = serde_json::json!({
+            "Name": name,
+            "Label": { LABEL_MANAGED: "true", LABEL_APP: app },
+        });
+        let response = self
+            .send_body(Method::POST, "/volumes/create", body.to_string())
+            .await?;
+        match response.status() {
+            StatusCode::OK | StatusCode::CREATED => {
+                let v: InspectedVolume = json_of(response, &what).await?;
+                Ok(v.mountpoint)
+            }
+            // Already there (a Quadlet unit made it): use it.
+            StatusCode::CONFLICT | StatusCode::INTERNAL_SERVER_ERROR => {
+                let _ = body_of(response, &what).await;
+                self.volume_mountpoint(name)
+                    .await?
+                    .ok_or_else(|| PodmanError::Api(format!("{what} could not be created")))
+            }
+            _ => Err(error_of(response, &what).await),
+        }
+    }
+
+    async fn remove_image(&self, reference: &str) -> Result<bool, PodmanError> {
+        let what = format!("image {reference}");
+        let path = format!("/images/{}", encode(reference));
+        let response = self.send(Method::DELETE, &path).await?;
+        match response.status() {
+            StatusCode::OK | StatusCode::NO_CONTENT => {
+                let _ = body_of(response, &what).await;
+                Ok(true)
+            }
+            // Not there, or a container still uses it.
+            StatusCode::NOT_FOUND | StatusCode::CONFLICT => {
+                let _ = body_of(response, &what).await;
+                Ok(false)
+            }
+            _ => Err(error_of(response, &what).await),
+        }
+    }
+}
+
+/// What podman says about a volume (the part we read).
+#[derive(Deserialize)]
+struct InspectedVolume {
+    #[serde(rename = "Mountpoint")]
+    mountpoint: PathBuf,
 }
 
 /// This user's socket path from `XDG_RUNTIME_DIR` and the effective uid.

@@ -52,6 +52,9 @@ pub struct Context<S, P> {
     pub systemd: S,
     pub podman: P,
     pub secrets: SecretStore,
+    /// Reads and writes app data as the containers left it (snapshots,
+    /// backups, restores).
+    pub data: std::sync::Arc<dyn crate::datatool::DataTool>,
     /// Unit files verified equal to their rendering by an earlier pass.
     unit_stamps: StampCache,
     passes: AtomicU64,
@@ -93,6 +96,7 @@ impl<S, P> Context<S, P> {
             systemd,
             podman,
             secrets,
+            data: std::sync::Arc::new(crate::datatool::InProcess),
             unit_stamps: StampCache::new(),
             passes: AtomicU64::new(0),
             deep_check_every: DEEP_CHECK_EVERY,
@@ -115,6 +119,20 @@ impl<S, P> Context<S, P> {
     /// in memory): its containers are gone (uninstall).
     pub fn clear_restart_pending(&self, app: &str) -> Result<(), ReconcileError> {
         mark_restart_pending(self, app, false)
+    }
+
+    /// Uses `data` to read and write app data.
+    #[must_use]
+    pub fn with_data_tool(mut self, data: std::sync::Arc<dyn crate::datatool::DataTool>) -> Self {
+        self.data = data;
+        self
+    }
+
+    /// Holds off every reconcile pass until the guard is dropped: an
+    /// update or backup stops an app's units and copies its data without a
+    /// pass starting them again meanwhile.
+    pub async fn hold_passes(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.pass_lock.lock().await
     }
 
     /// Makes the next pass a deep check (files read in full, containers

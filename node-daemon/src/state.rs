@@ -83,6 +83,32 @@ pub struct InstalledApp {
     /// The user's update and backup settings for the app.
     #[serde(default, skip_serializing_if = "is_default")]
     pub settings: AppSettings,
+    /// SHA-256 (hex) of the catalog manifest the app was installed or
+    /// last updated from: the catalog offers an update when its digest
+    /// differs.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub catalog_sha256: String,
+    /// The images of the version before this one, kept until the next
+    /// successful update so that a rollback needs no pull.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_images: Vec<String>,
+    /// An update in progress. Recorded before the switch, so that a daemon
+    /// that dies during an update rolls it back when it starts again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update: Option<PendingUpdate>,
+}
+
+/// An update that has switched an app's manifest but not yet seen the new
+/// version healthy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingUpdate {
+    /// The version and manifest to go back to.
+    pub from_version: String,
+    pub from_manifest: PathBuf,
+    /// The data snapshot to put back, when the update took one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<PathBuf>,
 }
 
 fn is_default(s: &AppSettings) -> bool {

@@ -54,6 +54,38 @@ pub trait SystemdManager: Send + Sync {
         &self,
         units: &[String],
     ) -> impl Future<Output = Result<Vec<UnitState>, SystemdError>> + Send;
+    /// How a service's main process last ended (`Result`, `ExecMainCode`,
+    /// `ExecMainStatus`), for the error of a failed start; `None` while it
+    /// never ended.
+    fn main_exit(
+        &self,
+        unit: &str,
+    ) -> impl Future<Output = Result<Option<MainExit>, SystemdError>> + Send;
+}
+
+/// How a service's main process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MainExit {
+    /// The service's `Result`: `exit-code`, `signal`, `timeout`, …
+    pub result: String,
+    /// True when it was killed by a signal (`status` is then the signal).
+    pub signal: bool,
+    /// Its exit status, or the signal's number.
+    pub status: i32,
+}
+
+impl std::fmt::Display for MainExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.signal {
+            write!(f, "was killed by signal {}", self.status)?;
+        } else {
+            write!(f, "exited with status {}", self.status)?;
+        }
+        if !self.result.is_empty() && self.result != "success" {
+            write!(f, " (systemd: {})", self.result)?;
+        }
+        Ok(())
+    }
 }
 
 /// One manager shared by several owners (the reconciler, the API, tests).
@@ -81,5 +113,11 @@ impl<T: SystemdManager> SystemdManager for std::sync::Arc<T> {
         units: &[String],
     ) -> impl Future<Output = Result<Vec<UnitState>, SystemdError>> + Send {
         (**self).list_units_by_names(units)
+    }
+    fn main_exit(
+        &self,
+        unit: &str,
+    ) -> impl Future<Output = Result<Option<MainExit>, SystemdError>> + Send {
+        (**self).main_exit(unit)
     }
 }

@@ -19,7 +19,7 @@
 //!   bad setting, …) are [`SystemdError::Bus`] with the D-Bus error name
 //!   and systemd's message.
 
-use crate::systemd::{SystemdError, SystemdManager};
+use crate::systemd::{MainExit, SystemdError, SystemdManager};
 use archipelago_api::{ActiveState, UnitState};
 use futures_lite::StreamExt as _;
 use std::collections::HashMap;
@@ -116,6 +116,12 @@ trait Service {
     fn result(&self) -> zbus::Result<String>;
     #[zbus(property, name = "NRestarts")]
     fn n_restarts(&self) -> zbus::Result<u32>;
+    #[zbus(property)]
+    fn exec_main_code(&self) -> zbus::Result<i32>;
+    #[zbus(property)]
+    fn exec_main_status(&self) -> zbus::Result<i32>;
+    #[zbus(property)]
+    fn exec_main_exit_timestamp(&self) -> zbus::Result<u64>;
 }
 
 /// What [`DbusSystemd::unit_details`] reports about one unit.
@@ -508,6 +514,28 @@ impl SystemdManager for DbusSystemd {
             .zip(&rows)
             .map(|(asked, row)| unit_state_from_row(asked, row))
             .collect())
+    }
+
+    async fn main_exit(&self, unit: &str) -> Result<Option<MainExit>, SystemdError> {
+        let err = |e: zbus::Error| bus_error(unit, &e);
+        let path = self.manager.load_unit(unit).await.map_err(err)?;
+        let service = ServiceProxy::builder(&self.conn)
+            .path(path)
+            .map_err(err)?
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .map_err(err)?;
+        if service.exec_main_exit_timestamp().await.map_err(err)? == 0 {
+            return Ok(None);
+        }
+        // siginfo codes: CLD_EXITED = 1, CLD_KILLED = 2, CLD_DUMPED = 3.
+        let code = service.exec_main_code().await.map_err(err)?;
+        Ok(Some(MainExit {
+            result: service.result().await.map_err(err)?,
+            signal: code == 2 || code == 3,
+            status: service.exec_main_status().await.map_err(err)?,
+        }))
     }
 }
 

@@ -493,7 +493,10 @@ async fn invalid_manifest_leaves_the_app_untouched_and_says_why() {
             version: "1.0.0".into(),
             run: RunState::Running,
             source: String::new(),
-            settings: Default::default(),
+            settings: archipelago_api::methods::AppSettings::default(),
+            catalog_sha256: String::new(),
+            previous_images: Vec::new(),
+            update: None,
         },
     );
     let d = Desired::load(&state, Strictness::Catalog, &node.ctx.layout);
@@ -537,7 +540,10 @@ async fn missing_required_dependency_makes_the_dependant_invalid() {
             version: "1.0.0".into(),
             run: RunState::Running,
             source: String::new(),
-            settings: Default::default(),
+            settings: archipelago_api::methods::AppSettings::default(),
+            catalog_sha256: String::new(),
+            previous_images: Vec::new(),
+            update: None,
         },
     );
     let d = Desired::load(&state, Strictness::Catalog, &layout());
@@ -752,7 +758,10 @@ async fn an_app_uninstalled_while_its_manifest_was_invalid_is_removed() {
             version: "1.0.0".into(),
             run: RunState::Running,
             source: String::new(),
-            settings: Default::default(),
+            settings: archipelago_api::methods::AppSettings::default(),
+            catalog_sha256: String::new(),
+            previous_images: Vec::new(),
+            update: None,
         },
     );
     for _ in 0..3 {

@@ -114,9 +114,8 @@ impl Journal for FixedJournal {
     }
 }
 
-/// Writes a catalog of `apps` under `root`, signed with a new throwaway
-/// key; returns the public key.
-fn sign_catalog(root: &std::path::Path, apps: &[(&str, String)]) -> String {
+/// Writes a catalog of `apps` under `root`, signed with `secret`.
+fn sign_catalog(root: &std::path::Path, apps: &[(&str, String)], secret: &str) {
     use archipelago_catalog::sign::{SigningKey, sign_catalog, write_catalog};
     let mut file = CatalogFile {
         format: FORMAT,
@@ -134,20 +133,35 @@ fn sign_catalog(root: &std::path::Path, apps: &[(&str, String)]) -> String {
             category: "developer".into(),
             icon: None,
             icon_sha256: None,
-            version: "1".into(),
+            version: text
+                .lines()
+                .find_map(|l| l.strip_prefix("version: "))
+                .unwrap_or("1")
+                .to_owned(),
             manifest: path,
             manifest_sha256: String::new(),
             upstream: vec![],
         });
     }
     write_catalog(root, &file).unwrap();
-    let pair = SigningKey::generate("throwaway").unwrap();
-    sign_catalog(root, &SigningKey::parse(&pair.secret).unwrap(), "tests").unwrap();
-    pair.public
+    sign_catalog(root, &SigningKey::parse(secret).unwrap(), "tests").unwrap();
+}
+
+/// The apps of the test catalog.
+fn catalog_apps() -> Vec<(&'static str, String)> {
+    vec![
+        ("hello", hello()),
+        ("chain", chain()),
+        ("wallet", wallet()),
+        ("other-chain", other_chain()),
+        ("any-wallet", any_wallet()),
+    ]
 }
 
 struct Node {
     home: tempfile::TempDir,
+    /// The catalog's throwaway signing key.
+    secret: String,
     fake: Arc<FakeNode>,
     layout: Layout,
     service: Arc<NodeService<Arc<FakeNode>, Arc<FakeNode>>>,
@@ -165,16 +179,9 @@ impl Node {
             ..Layout::under_home(home.path())
         };
         let catalog = home.path().join("community");
-        let key = sign_catalog(
-            &catalog,
-            &[
-                ("hello", hello()),
-                ("chain", chain()),
-                ("wallet", wallet()),
-                ("other-chain", other_chain()),
-                ("any-wallet", any_wallet()),
-            ],
-        );
+        let pair = archipelago_catalog::sign::SigningKey::generate("throwaway").unwrap();
+        sign_catalog(&catalog, &catalog_apps(), &pair.secret);
+        let key = pair.public;
         let mut config = CatalogsConfig::default();
         config
             .add(
@@ -205,10 +212,22 @@ impl Node {
         );
         Self {
             home,
+            secret: pair.secret,
             fake,
             layout,
             service,
         }
+    }
+
+    /// Publishes the test catalog again, with `changed` in place of the
+    /// apps of the same id.
+    fn publish(&self, changed: &[(&'static str, String)]) {
+        let mut apps = catalog_apps();
+        for (id, text) in changed {
+            apps.retain(|(a, _)| a != id);
+            apps.push((id, text.clone()));
+        }
+        sign_catalog(&self.home.path().join("community"), &apps, &self.secret);
     }
 }
 
@@ -549,4 +568,458 @@ async fn a_tampered_manifest_is_refused_and_installs_nothing() {
     let list = n.service.catalog();
     assert!(list.apps.iter().all(|a| a.id != "hello"));
     assert!(list.apps.iter().any(|a| a.id == "chain"));
+}
+
+const DIGEST2: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+/// The chain at version `version`, running image tag `tag` (digest 2).
+fn chain_at(version: &str, tag: &str) -> String {
+    chain()
+        .replace("version: 1.0.0", &format!("version: {version}"))
+        .replace(
+            &format!("chain:1@{DIGEST}"),
+            &format!("chain:{tag}@{DIGEST2}"),
+        )
+}
+
+fn chain_image(tag: &str, digest: &str) -> String {
+    format!("10.99.0.1:5000/chain:{tag}@{digest}")
+}
+
+/// Installs the chain with a file in its data folder and one in its volume;
+/// returns their paths.
+async fn chain_with_data(n: &Node) -> (std::path::PathBuf, std::path::PathBuf) {
+    use archipelagod::podman::PodmanApi as _;
+    n.service.install("chain", None).await.unwrap();
+    let conf = n.layout.app_data_dir("chain").join("conf/chain.conf");
+    std::fs::write(&conf, "height=1\n").unwrap();
+    let volume = n.fake.create_volume("chain_data", "chain").await.unwrap();
+    let block = volume.join("blocks.dat");
+    std::fs::write(&block, "blocks 1\n").unwrap();
+    (conf, block)
+}
+
+#[tokio::test]
+async fn an_update_snapshots_switches_and_keeps_the_previous_images() {
+    let n = Node::new();
+    let (conf, _) = chain_with_data(&n).await;
+    let secret = std::fs::read(n.layout.secret_file("chain", "rpc-password")).unwrap();
+    assert_eq!(
+        n.service.status("chain").await.unwrap().update_available,
+        None
+    );
+
+    n.publish(&[("chain", chain_at("1.1.0", "2"))]);
+    let status = n.service.status("chain").await.unwrap();
+    assert_eq!(status.update_available.as_deref(), Some("1.1.0"));
+    assert!(
+        n.service
+            .catalog()
+            .apps
+            .iter()
+            .any(|a| a.id == "chain" && a.update_available)
+    );
+
+    n.fake.clear_calls();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let r = n.service.update("chain", Some(&tx)).await.unwrap();
+    assert_eq!(
+        (r.from_version.as_str(), r.to_version.as_str()),
+        ("1.0.0", "1.1.0")
+    );
+    assert!(r.data_snapshot);
+    assert_eq!(r.status.health, Health::Healthy);
+    assert_eq!(r.status.update_available, None);
+    let seen = phases(&mut rx);
+    for p in [
+        Phase::Pulling,
+        Phase::Snapshotting,
+        Phase::Switching,
+        Phase::Starting,
+        Phase::Healthy,
+        Phase::Done,
+    ] {
+        assert!(seen.contains(&p), "{p:?} missing from {seen:?}");
+    }
+    // The old version was stopped before its data was copied.
+    assert!(
+        n.fake
+            .calls()
+            .contains(&Call::Stop("chain_node.service".into()))
+    );
+    assert!(n.fake.has_image(&chain_image("2", DIGEST2)));
+    let state = n.service.state().unwrap();
+    let app = &state.apps["chain"];
+    assert_eq!(app.version, "1.1.0");
+    assert_eq!(app.manifest, n.layout.installed_manifest("chain"));
+    assert!(app.update.is_none());
+    assert_eq!(app.previous_images, [chain_image("1", DIGEST)]);
+    assert!(!n.layout.next_manifest("chain").exists());
+    assert!(!n.layout.snapshot("chain").exists());
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), "height=1\n");
+    assert_eq!(
+        std::fs::read(n.layout.secret_file("chain", "rpc-password")).unwrap(),
+        secret
+    );
+
+    // Nothing new: an update is a no-op.
+    let again = n.service.update("chain", None).await.unwrap();
+    assert_eq!(again.from_version, again.to_version);
+
+    // The next update removes the image two versions old, keeps the last.
+    let v3 = chain_at("1.2.0", "3").replace(DIGEST2, DIGEST);
+    n.publish(&[("chain", v3)]);
+    n.fake.clear_calls();
+    n.service.update("chain", None).await.unwrap();
+    assert!(
+        n.fake
+            .calls()
+            .contains(&Call::RemoveImage(chain_image("1", DIGEST)))
+    );
+    assert_eq!(
+        n.service.state().unwrap().apps["chain"].previous_images,
+        [chain_image("2", DIGEST2)]
+    );
+}
+
+#[tokio::test]
+async fn a_new_version_that_fails_is_rolled_back_with_its_data() {
+    let n = Node::new();
+    let (conf, block) = chain_with_data(&n).await;
+    n.service.install("wallet", None).await.unwrap();
+    n.publish(&[("chain", chain_at("2.0.0", "2"))]);
+    let broken = chain_image("2", DIGEST2);
+    // The new version rewrites its data, then fails.
+    n.fake
+        .write_on_start(&broken, &conf, b"height=999 (migrated)\n");
+    n.fake.write_on_start(&broken, &block, b"new format\n");
+    n.fake.fail_image(&broken);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let e = n.service.update("chain", Some(&tx)).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::UpdateRolledBack, "{}", e.message);
+    assert!(
+        e.message.contains("2.0.0") && e.message.contains("chain_node.service"),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message.contains("boom: cannot open /data"),
+        "the last log lines: {}",
+        e.message
+    );
+    assert!(e.message.contains("Rolled back"), "{}", e.message);
+    assert!(phases(&mut rx).contains(&Phase::RollingBack));
+
+    let status = n.service.status("chain").await.unwrap();
+    assert_eq!(status.health, Health::Healthy);
+    assert_eq!(status.version, "1.0.0");
+    assert_eq!(status.update_available.as_deref(), Some("2.0.0"));
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), "height=1\n");
+    assert_eq!(std::fs::read_to_string(&block).unwrap(), "blocks 1\n");
+    assert_eq!(
+        n.service.status("wallet").await.unwrap().health,
+        Health::Healthy
+    );
+    let state = n.service.state().unwrap();
+    assert!(state.apps["chain"].update.is_none());
+    assert_eq!(
+        state.apps["chain"].manifest,
+        n.layout.installed_manifest("chain")
+    );
+    assert!(!n.layout.next_manifest("chain").exists());
+    assert!(!n.layout.snapshot("chain").exists());
+}
+
+#[tokio::test]
+async fn an_update_a_daemon_died_in_is_rolled_back_at_the_next_pass() {
+    let n = Node::new();
+    let (conf, _) = chain_with_data(&n).await;
+    n.publish(&[("chain", chain_at("2.0.0", "2"))]);
+    let broken = chain_image("2", DIGEST2);
+    n.fake.fail_image(&broken);
+    n.fake.write_on_start(&broken, &conf, b"changed\n");
+    // Die at the switch: the state points at the new manifest, the
+    // snapshot is on disk, the update is recorded as pending.
+    let e = n.service.update("chain", None).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::UpdateRolledBack);
+    // Replay the crash by hand: what the daemon would find after dying
+    // right after the switch.
+    std::fs::write(&conf, "height=1\n").unwrap();
+    let snapshot_src = n.layout.snapshot("chain");
+    std::fs::create_dir_all(snapshot_src.parent().unwrap()).unwrap();
+    {
+        use archipelagod::podman::PodmanApi as _;
+        let entries = archipelagod::backup::app_entries(
+            &n.layout.app_secrets_dir("chain"),
+            &n.layout.app_data_dir("chain"),
+            &[(
+                "data".into(),
+                n.fake
+                    .volume_mountpoint("chain_data")
+                    .await
+                    .unwrap()
+                    .unwrap(),
+            )],
+        );
+        archipelagod::backup::write_snapshot(
+            &archipelagod::datatool::InProcess,
+            &entries,
+            &snapshot_src,
+        )
+        .unwrap();
+    }
+    let mut state = n.service.state().unwrap();
+    let app = state.apps.get_mut("chain").unwrap();
+    std::fs::copy(&app.manifest, n.layout.next_manifest("chain")).unwrap();
+    let next_text = std::fs::read_to_string(n.layout.next_manifest("chain")).unwrap();
+    std::fs::write(
+        n.layout.next_manifest("chain"),
+        next_text
+            .replace("version: 1.0.0", "version: 2.0.0")
+            .replace(&format!("chain:1@{DIGEST}"), &format!("chain:2@{DIGEST2}")),
+    )
+    .unwrap();
+    app.update = Some(archipelagod::state::PendingUpdate {
+        from_version: "1.0.0".into(),
+        from_manifest: app.manifest.clone(),
+        snapshot: Some(snapshot_src.clone()),
+    });
+    app.manifest = n.layout.next_manifest("chain");
+    app.version = "2.0.0".into();
+    archipelagod::state::StateStore::new(n.layout.state_file())
+        .save(&state)
+        .unwrap();
+    std::fs::write(&conf, "changed by 2.0.0\n").unwrap();
+    n.service.refresh();
+
+    n.service.pass().await.unwrap();
+    let status = n.service.status("chain").await.unwrap();
+    assert_eq!(
+        (status.version.as_str(), status.health),
+        ("1.0.0", Health::Healthy)
+    );
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), "height=1\n");
+    assert!(n.service.state().unwrap().apps["chain"].update.is_none());
+    assert!(!snapshot_src.exists() && !n.layout.next_manifest("chain").exists());
+}
+
+#[tokio::test]
+async fn a_backup_restores_data_and_secrets_after_an_uninstall() {
+    let n = Node::new();
+    let (conf, block) = chain_with_data(&n).await;
+    let secret = std::fs::read(n.layout.secret_file("chain", "rpc-password")).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    let params = archipelago_api::methods::BackupParams {
+        id: "chain".into(),
+        passphrase: Some("correct horse battery".into()),
+        recipient: None,
+        target: None,
+    };
+    let b = n.service.backup(&params, Some(&tx)).await.unwrap();
+    assert!(phases(&mut rx).contains(&Phase::Archiving));
+    assert!(
+        b.name.starts_with("chain-1.0.0-") && b.bytes > 0 && b.sha256.len() == 64,
+        "{b:?}"
+    );
+    assert_eq!(
+        n.service.status("chain").await.unwrap().health,
+        Health::Healthy
+    );
+    assert_eq!(
+        n.service.status("chain").await.unwrap().last_backup,
+        Some(b.created)
+    );
+    let listed = n.service.backups(Some("chain")).unwrap();
+    assert_eq!(listed, std::slice::from_ref(&b));
+    // Nothing of the backup's work is left around.
+    assert_eq!(std::fs::read_dir(&n.layout.staging_dir).unwrap().count(), 0);
+
+    n.service.uninstall("chain", false, None).await.unwrap();
+    assert!(!conf.exists() && !n.layout.app_secrets_dir("chain").exists());
+
+    let restore = |passphrase: &str| archipelago_api::methods::RestoreParams {
+        backup: b.name.clone(),
+        passphrase: Some(passphrase.into()),
+        identity: None,
+    };
+    let wrong = n
+        .service
+        .restore(&restore("wrong horse battery"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code, ErrorCode::BadPassphrase, "{}", wrong.message);
+    assert!(n.service.state().unwrap().apps.is_empty() && !conf.exists());
+    assert_eq!(std::fs::read_dir(&n.layout.staging_dir).unwrap().count(), 0);
+
+    let status = n
+        .service
+        .restore(&restore("correct horse battery"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (status.version.as_str(), status.health),
+        ("1.0.0", Health::Healthy)
+    );
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), "height=1\n");
+    assert_eq!(std::fs::read_to_string(&block).unwrap(), "blocks 1\n");
+    assert_eq!(
+        std::fs::read(n.layout.secret_file("chain", "rpc-password")).unwrap(),
+        secret
+    );
+    assert_eq!(std::fs::read_dir(&n.layout.staging_dir).unwrap().count(), 0);
+
+    let twice = n
+        .service
+        .restore(&restore("correct horse battery"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(twice.code, ErrorCode::AlreadyInstalled);
+}
+
+#[tokio::test]
+async fn backups_travel_in_pieces_and_arrive_checked() {
+    use archipelago_api::methods::{BACKUP_CHUNK_BYTES, BackupChunkParams, BackupUploadParams};
+    use base64::Engine as _;
+    let n = Node::new();
+    chain_with_data(&n).await;
+    let volume = n.fake.volume_dir("chain_data");
+    let big: Vec<u8> = (0..1_500_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(volume.join("big"), &big).unwrap();
+    let params = archipelago_api::methods::BackupParams {
+        id: "chain".into(),
+        passphrase: Some("correct horse battery".into()),
+        recipient: None,
+        target: None,
+    };
+    let b = n.service.backup(&params, None).await.unwrap();
+    let mut copy = Vec::new();
+    loop {
+        let piece = n
+            .service
+            .download(&BackupChunkParams {
+                name: b.name.clone(),
+                offset: copy.len() as u64,
+            })
+            .unwrap();
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(piece.data_base64)
+            .unwrap();
+        assert!(data.len() <= BACKUP_CHUNK_BYTES);
+        copy.extend(data);
+        if piece.eof {
+            break;
+        }
+    }
+    assert_eq!(copy.len() as u64, b.bytes);
+    assert_eq!(archipelagod::backup::sha256_hex(&copy), b.sha256);
+
+    // Sent back under another name, with a piece repeated (a resume).
+    let name = "chain-1.0.0-20200101T000000Z.archy-backup";
+    let send = |offset: usize, last: bool| {
+        let end = (offset + BACKUP_CHUNK_BYTES).min(copy.len());
+        n.service.upload(&BackupUploadParams {
+            name: name.into(),
+            offset: offset as u64,
+            data_base64: base64::engine::general_purpose::STANDARD.encode(&copy[offset..end]),
+            sha256: last.then(|| b.sha256.clone()),
+        })
+    };
+    assert_eq!(send(0, false).unwrap().received, BACKUP_CHUNK_BYTES as u64);
+    assert_eq!(
+        send(0, false).unwrap().received,
+        BACKUP_CHUNK_BYTES as u64,
+        "a repeated piece is not taken twice"
+    );
+    let mut at = BACKUP_CHUNK_BYTES;
+    let done = loop {
+        let last = at + BACKUP_CHUNK_BYTES >= copy.len();
+        let r = send(at, last).unwrap();
+        at = usize::try_from(r.received).unwrap();
+        if let Some(done) = r.done {
+            break done;
+        }
+    };
+    assert_eq!(
+        (done.bytes, done.sha256.as_str()),
+        (b.bytes, b.sha256.as_str())
+    );
+    assert_eq!(n.service.backups(Some("chain")).unwrap().len(), 2);
+    // A name that is a path is refused; a deleted backup is gone.
+    let e = n
+        .service
+        .download(&BackupChunkParams {
+            name: "../state.json".into(),
+            offset: 0,
+        })
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidParams);
+    n.service.delete_backup(name).unwrap();
+    assert_eq!(
+        n.service.delete_backup(name).unwrap_err().code,
+        ErrorCode::BackupNotFound
+    );
+}
+
+#[tokio::test]
+async fn settings_are_checked_and_kept() {
+    use archipelago_api::methods::{AppSettings, BackupSchedule, SettingsParams};
+    let n = Node::new();
+    n.service.install("hello", None).await.unwrap();
+    let recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+    let good = AppSettings {
+        auto_update_hours: 24,
+        backup_schedule: Some(BackupSchedule {
+            every_hours: 12,
+            recipient: recipient.into(),
+            keep: 3,
+        }),
+        backup_max_age_hours: 48,
+    };
+    let s = n
+        .service
+        .set_settings(&SettingsParams {
+            id: "hello".into(),
+            settings: good.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(s.settings, good);
+    assert!(s.backup_overdue, "no backup yet, limit 48 h");
+    for bad in [
+        AppSettings {
+            backup_schedule: Some(BackupSchedule {
+                every_hours: 0,
+                recipient: recipient.into(),
+                keep: 3,
+            }),
+            ..good.clone()
+        },
+        AppSettings {
+            backup_schedule: Some(BackupSchedule {
+                every_hours: 1,
+                recipient: "age1nope".into(),
+                keep: 3,
+            }),
+            ..good.clone()
+        },
+        AppSettings {
+            backup_schedule: Some(BackupSchedule {
+                every_hours: 1,
+                recipient: recipient.into(),
+                keep: 0,
+            }),
+            ..good.clone()
+        },
+    ] {
+        let e = n
+            .service
+            .set_settings(&SettingsParams {
+                id: "hello".into(),
+                settings: bad,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidParams, "{}", e.message);
+    }
+    assert_eq!(n.service.state().unwrap().apps["hello"].settings, good);
 }

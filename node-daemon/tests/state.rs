@@ -20,7 +20,10 @@ fn app(version: &str, run: RunState) -> InstalledApp {
         version: version.to_owned(),
         run,
         source: String::new(),
-        settings: Default::default(),
+        settings: archipelago_api::methods::AppSettings::default(),
+        catalog_sha256: String::new(),
+        previous_images: Vec::new(),
+        update: None,
     }
 }
 
@@ -459,7 +462,10 @@ fn a_state_file_lost_after_the_first_save_is_not_an_empty_node() {
             version: "1".into(),
             run: archipelago_api::RunState::Running,
             source: String::new(),
-            settings: Default::default(),
+            settings: archipelago_api::methods::AppSettings::default(),
+            catalog_sha256: String::new(),
+            previous_images: Vec::new(),
+            update: None,
         },
     );
     assert!(store.save(&state).unwrap());

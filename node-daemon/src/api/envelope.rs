@@ -194,7 +194,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn exactly_the_install_uninstall_and_logs_methods_stream() {
+    fn exactly_the_long_operations_and_logs_stream() {
         let streaming: Vec<&str> = METHODS
             .iter()
             .filter(|(_, s)| *s)
@@ -202,7 +202,14 @@ mod tests {
             .collect();
         assert_eq!(
             streaming,
-            ["package.install", "package.uninstall", "package.logs"]
+            [
+                "package.install",
+                "package.uninstall",
+                "package.logs",
+                "package.update",
+                "package.backup",
+                "package.restore"
+            ]
         );
         assert_eq!(lookup("node.info"), Some(("node.info", false)));
         assert_eq!(lookup("node.inf"), None);

@@ -215,7 +215,10 @@ pub fn write_node_state(node: &dyn Node, apps: &[(&str, archipelago_api::RunStat
                 version: "1.0.0".to_owned(),
                 run: *run,
                 source: String::new(),
-                settings: Default::default(),
+                settings: archipelago_api::methods::AppSettings::default(),
+                catalog_sha256: String::new(),
+                previous_images: Vec::new(),
+                update: None,
             },
         );
     }

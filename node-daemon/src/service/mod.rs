@@ -19,6 +19,11 @@
 //! One operation per app at a time: a second install of an app that is
 //! being installed waits for the first and answers with its outcome.
 
+mod backups;
+mod update;
+
+pub use backups::SCHEDULE_TICK;
+
 use crate::api::{Events, Handler};
 use crate::catalogs;
 use crate::fsutil::{self, FsError};
@@ -98,6 +103,8 @@ pub struct NodeService<S, P> {
     app_locks: Mutex<HashMap<AppId, Arc<tokio::sync::Mutex<()>>>>,
     started: Instant,
     settle: Duration,
+    /// When each app was last looked at for an automatic update.
+    update_checks: Mutex<HashMap<AppId, u64>>,
 }
 
 impl<S, P> std::fmt::Debug for NodeService<S, P> {
@@ -135,6 +142,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
             app_locks: Mutex::new(HashMap::new()),
             started: Instant::now(),
             settle: SETTLE,
+            update_checks: Mutex::new(HashMap::new()),
         };
         service.refresh();
         service
@@ -244,9 +252,13 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
         Ok(state)
     }
 
-    /// One reconcile pass over the newest desired state, then whatever
-    /// uninstall a crashed daemon left half done.
+    /// One reconcile pass over the newest desired state: first the rollback
+    /// of any update a dead daemon left half done, then the pass, then
+    /// whatever uninstall a dead daemon left half done.
     pub async fn pass(&self) -> Result<PassReport, crate::reconcile::PassError> {
+        // An update a dead daemon left half done is rolled back before
+        // anything starts: the new version never runs unchecked.
+        self.finish_updates().await;
         let (_, result) = reconcile_latest(&self.ctx, || self.desired()).await;
         if result.is_ok() {
             self.finish_removals().await;
@@ -359,6 +371,9 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                     run: RunState::Running,
                     source: source.clone(),
                     settings: archipelago_api::methods::AppSettings::default(),
+                    catalog_sha256: crate::backup::sha256_hex(catalog_text.as_bytes()),
+                    previous_images: Vec::new(),
+                    update: None,
                 },
             );
             Ok(())
@@ -568,7 +583,8 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
 
     /// Runs a pass and says why `id` did not reconcile, if it did not.
     async fn pass_for(&self, id: &str) -> Result<(), String> {
-        let report = self.pass().await.map_err(|e| e.to_string())?;
+        let (_, report) = reconcile_latest(&self.ctx, || self.desired()).await;
+        let report = report.map_err(|e| e.to_string())?;
         if let Some(reason) = report.invalid.get(id) {
             return Err(format!("its manifest is not valid: {reason}"));
         }
@@ -680,6 +696,18 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                     FAILURE_LOG_LINES,
                 )
                 .await;
+            let exit = match self.ctx.systemd.main_exit(service).await {
+                Ok(Some(exit)) => format!(
+                    " Container {container} ({service}) {exit}{}.",
+                    if !exit.signal && exit.status == 137 {
+                        ", the status of a container killed (as one failing its health check is)"
+                    } else {
+                        ""
+                    }
+                ),
+                Ok(None) | Err(_) => String::new(),
+            };
+            out.push_str(&exit);
             if lines.is_empty() {
                 continue;
             }
@@ -1041,9 +1069,14 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
             .into_iter()
             .map(|u| (u.name.clone(), u))
             .collect();
+        let offered = self.offered_updates(state);
+        let last_backups = self.last_backups();
+        let now = backups::now();
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let installed = &state.apps[id];
+            let last_backup = last_backups.get(id).copied();
+            let backup_overdue = backups::overdue(&installed.settings, last_backup, now);
             let Some(d) = desired.apps().get(id) else {
                 out.push(PackageStatus {
                     id: id.clone(),
@@ -1055,9 +1088,9 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                     ui: None,
                     problem: desired.invalid().get(id).cloned(),
                     source: installed.source.clone(),
-                    update_available: None,
-                    last_backup: None,
-                    backup_overdue: false,
+                    update_available: offered.get(id).cloned(),
+                    last_backup,
+                    backup_overdue,
                     settings: installed.settings.clone(),
                 });
                 continue;
@@ -1078,7 +1111,17 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                     }
                 })
                 .collect();
-            let (health, problem) = summarise(d.effective_run, &containers);
+            let (health, problem) = match &installed.update {
+                // Between versions: not healthy, whatever the units say.
+                Some(u) => (
+                    Health::Starting,
+                    Some(format!(
+                        "updating from {} (rolled back if the new version does not get healthy)",
+                        u.from_version
+                    )),
+                ),
+                None => summarise(d.effective_run, &containers),
+            };
             out.push(PackageStatus {
                 id: id.clone(),
                 name: d.manifest.name.clone(),
@@ -1096,9 +1139,9 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                 }),
                 problem,
                 source: installed.source.clone(),
-                update_available: None,
-                last_backup: None,
-                backup_overdue: false,
+                update_available: offered.get(id).cloned(),
+                last_backup,
+                backup_overdue,
                 settings: installed.settings.clone(),
             });
         }
@@ -1366,7 +1409,13 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                 .collect(),
             source: source.name.clone(),
             upstream: entry.upstream.clone(),
-            update_available: false,
+            update_available: state.apps.get(&entry.id).is_some_and(|a| {
+                if a.catalog_sha256.is_empty() {
+                    a.version != entry.version
+                } else {
+                    a.catalog_sha256 != entry.manifest_sha256
+                }
+            }),
         })
     }
 
@@ -1582,6 +1631,22 @@ impl<'a> Progress<'a> {
         });
     }
 
+    fn bytes(&self, phase: Phase, done: u64, total: u64, message: String) {
+        let (images_done, images_total) =
+            *self.images.lock().unwrap_or_else(PoisonError::into_inner);
+        self.emit(InstallProgress {
+            id: self.id.to_owned(),
+            phase,
+            image: None,
+            images_done,
+            images_total,
+            blobs_seen: 0,
+            message,
+            bytes_done: done,
+            bytes_total: total,
+        });
+    }
+
     fn pulling(&self, image: &str, done: u32, total: u32, blobs: u32, message: String) {
         *self.images.lock().unwrap_or_else(PoisonError::into_inner) = (done, total);
         self.emit(InstallProgress {
@@ -1676,6 +1741,44 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> Handler for NodeServic
             m::PackageStats::NAME => {
                 let AppParams { id } = params::<m::PackageStats>(params_value)?;
                 to_value(&self.stats(&id).await?)
+            }
+            m::PackageUpdate::NAME => {
+                let AppParams { id } = params::<m::PackageUpdate>(params_value)?;
+                to_value(&self.update(&id, events).await?)
+            }
+            m::PackageBackup::NAME => {
+                let p = params::<m::PackageBackup>(params_value)?;
+                to_value(&self.backup(&p, events).await?)
+            }
+            m::PackageRestore::NAME => {
+                let p = params::<m::PackageRestore>(params_value)?;
+                to_value(&self.restore(&p, events).await?)
+            }
+            m::PackageSettings::NAME => {
+                let p = params::<m::PackageSettings>(params_value)?;
+                to_value(&self.set_settings(&p).await?)
+            }
+            m::BackupList::NAME => {
+                let p = params::<m::BackupList>(params_value)?;
+                if let Some(id) = &p.id {
+                    check_id(id)?;
+                }
+                to_value(&m::BackupListResult {
+                    backups: self.backups(p.id.as_deref())?,
+                })
+            }
+            m::BackupDownload::NAME => {
+                let p = params::<m::BackupDownload>(params_value)?;
+                to_value(&self.download(&p)?)
+            }
+            m::BackupUpload::NAME => {
+                let p = params::<m::BackupUpload>(params_value)?;
+                to_value(&self.upload(&p)?)
+            }
+            m::BackupDelete::NAME => {
+                let m::BackupNameParams { name } = params::<m::BackupDelete>(params_value)?;
+                self.delete_backup(&name)?;
+                to_value(&Empty {})
             }
             other => Err(err(
                 ErrorCode::MethodNotFound,
