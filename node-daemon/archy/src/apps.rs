@@ -1,26 +1,29 @@
 //! The commands that call a node with the stored session: node info, the
-//! catalog, and an app's lifecycle (install, start, stop, restart, status,
-//! uninstall, list, logs, stats). Each is one API method; with `--json` its
-//! result is printed as is, otherwise as a table or key/value block.
+//! catalog, and an app's lifecycle (install, update, start, stop, restart,
+//! status, uninstall, list, logs, stats). Each is one API method; with
+//! `--json` its result is printed as is, otherwise as a table or key/value
+//! block.
 
 use std::fmt::Write as _;
 
+use archipelago_api::ErrorCode;
 use archipelago_api::methods::{
     AppParams, CatalogList, Empty, LogEntry, LogsParams, Method, NodeInfo, PackageInstall,
     PackageList, PackageLogs, PackageRestart, PackageStart, PackageStats, PackageStatus,
-    PackageStatusMethod, PackageStop, PackageUninstall, UninstallParams,
+    PackageStatusMethod, PackageStop, PackageUninstall, PackageUpdate, UninstallParams,
 };
 use archipelago_api::rpc::StreamEvent;
 use archipelago_client::Address;
 use serde::Serialize;
 
 use crate::context::Ctx;
-use crate::output::{Out, Table, bytes, duration, key_values};
+use crate::exit::api_error_code;
+use crate::output::{Out, Table, ago, bytes, duration, key_values};
 use crate::pairing::confirm;
 use crate::progress::ProgressView;
 
 /// Calls `M` with the stored session.
-async fn call<M: Method>(ctx: &Ctx, params: M::Params) -> anyhow::Result<M::Output> {
+pub async fn call<M: Method>(ctx: &Ctx, params: M::Params) -> anyhow::Result<M::Output> {
     let (entry, client) = ctx.session_client()?;
     client
         .call::<M>(params)
@@ -29,7 +32,10 @@ async fn call<M: Method>(ctx: &Ctx, params: M::Params) -> anyhow::Result<M::Outp
 }
 
 /// Calls `M` with the stored session, showing its events as they come.
-async fn call_with_progress<M: Method>(ctx: &Ctx, params: M::Params) -> anyhow::Result<M::Output> {
+pub async fn call_with_progress<M: Method>(
+    ctx: &Ctx,
+    params: M::Params,
+) -> anyhow::Result<M::Output> {
     let (entry, client) = ctx.session_client()?;
     let mut view = ProgressView::new(ctx.json);
     let result = client
@@ -124,7 +130,11 @@ pub async fn catalog(ctx: &mut Ctx) -> anyhow::Result<()> {
             app.version.clone(),
             app.category.clone(),
             app.source.clone(),
-            app.installed.clone().unwrap_or_else(|| "-".to_owned()),
+            match &app.installed {
+                Some(v) if app.update_available => format!("{v} → {}", app.version),
+                Some(v) => v.clone(),
+                None => "-".to_owned(),
+            },
             if app.dependencies.is_empty() {
                 "-".to_owned()
             } else {
@@ -139,6 +149,36 @@ pub async fn catalog(ctx: &mut Ctx) -> anyhow::Result<()> {
 pub async fn install(ctx: &mut Ctx, id: String) -> anyhow::Result<()> {
     let status = call_with_progress::<PackageInstall>(ctx, AppParams { id }).await?;
     print_status(ctx, &status)
+}
+
+pub async fn update(ctx: &mut Ctx, id: String) -> anyhow::Result<()> {
+    let params = AppParams { id: id.clone() };
+    let result = call_with_progress::<PackageUpdate>(ctx, params)
+        .await
+        .map_err(|e| {
+            // The node's message says why (the container, its exit status,
+            // its last log lines): it is printed in full after this.
+            if api_error_code(&e) == Some(ErrorCode::UpdateRolledBack) {
+                e.context(format!(
+                    "the update of {id} was rolled back: the previous version runs again"
+                ))
+            } else {
+                e
+            }
+        })?;
+    if ctx.json {
+        return Ok(ctx.out.json(&result)?);
+    }
+    let how = if result.data_snapshot {
+        "its data was snapshotted first"
+    } else {
+        "same images: no data snapshot was needed"
+    };
+    ctx.out.text(&format!(
+        "updated {id} {} → {} ({how})",
+        result.from_version, result.to_version
+    ))?;
+    print_status(ctx, &result.status)
 }
 
 /// Which lifecycle verb.
@@ -161,7 +201,7 @@ pub async fn lifecycle(ctx: &mut Ctx, verb: Verb, id: String) -> anyhow::Result<
     print_status(ctx, &status)
 }
 
-fn print_status(ctx: &mut Ctx, status: &PackageStatus) -> anyhow::Result<()> {
+pub fn print_status(ctx: &mut Ctx, status: &PackageStatus) -> anyhow::Result<()> {
     if ctx.json {
         return Ok(ctx.out.json(status)?);
     }
@@ -183,6 +223,15 @@ fn print_status(ctx: &mut Ctx, status: &PackageStatus) -> anyhow::Result<()> {
             format!("{}://{host}:{}{}", ui.scheme, ui.port, ui.path),
         ));
     }
+    if let Some(version) = &status.update_available {
+        pairs.push((
+            "update",
+            format!("{version} available: archy update {}", status.id),
+        ));
+    }
+    if status.last_backup.is_some() || status.backup_overdue {
+        pairs.push(("backup", backup_age(status)));
+    }
     if let Some(problem) = &status.problem {
         pairs.push(("problem", problem.clone()));
     }
@@ -201,6 +250,16 @@ fn print_status(ctx: &mut Ctx, status: &PackageStatus) -> anyhow::Result<()> {
         text.push_str(&table.render());
     }
     Ok(ctx.out.text(&text)?)
+}
+
+/// `2h 5m ago`, `3d 4h ago, overdue`, `never, overdue`.
+fn backup_age(status: &PackageStatus) -> String {
+    let age = status.last_backup.map_or_else(|| "never".to_owned(), ago);
+    if status.backup_overdue {
+        format!("{age}, overdue")
+    } else {
+        age
+    }
 }
 
 fn url_host(host: &str) -> String {
@@ -250,7 +309,9 @@ pub async fn list(ctx: &mut Ctx) -> anyhow::Result<()> {
     if list.apps.is_empty() {
         return Ok(ctx.out.text("no app is installed")?);
     }
-    let mut table = Table::new(&["ID", "NAME", "VERSION", "RUN", "HEALTH", "PROBLEM"]);
+    let mut table = Table::new(&[
+        "ID", "NAME", "VERSION", "RUN", "HEALTH", "UPDATE", "BACKUP", "PROBLEM",
+    ]);
     for app in &list.apps {
         table.row(vec![
             app.id.clone(),
@@ -258,6 +319,14 @@ pub async fn list(ctx: &mut Ctx) -> anyhow::Result<()> {
             app.version.clone(),
             wire_name(&app.run),
             wire_name(&app.health),
+            app.update_available
+                .clone()
+                .unwrap_or_else(|| "-".to_owned()),
+            if app.last_backup.is_some() || app.backup_overdue {
+                backup_age(app)
+            } else {
+                "-".to_owned()
+            },
             app.problem.clone().unwrap_or_default(),
         ]);
     }

@@ -17,7 +17,8 @@ pub const OTHER: u8 = 1;
 pub const USAGE: u8 = 2;
 /// The node is unreachable or busy, did not answer in time, or TLS failed.
 pub const UNREACHABLE: u8 = 3;
-/// Not logged in, session expired, login failed or throttled.
+/// Not logged in, session expired, login failed or throttled; or the
+/// passphrase or key does not open a backup.
 pub const AUTH: u8 = 4;
 /// The certificate is not the pinned one (or not the one given to `pair`).
 pub const FINGERPRINT: u8 = 5;
@@ -66,6 +67,9 @@ pub enum ArchyError {
     NotConfirmed(String),
     #[error("{0}")]
     NoTerminal(String),
+    /// Flags that parse but do not go together (found after parsing).
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// The exit code for an error: the first error in the chain that archy
@@ -89,6 +93,7 @@ const fn archy_code(e: &ArchyError) -> u8 {
     match e {
         ArchyError::NotLoggedIn { .. } | ArchyError::SessionExpired { .. } => AUTH,
         ArchyError::PairMismatch { .. } | ArchyError::AlreadyPaired { .. } => FINGERPRINT,
+        ArchyError::Usage(_) => USAGE,
         ArchyError::NoNodes
         | ArchyError::UnknownNode(_)
         | ArchyError::InvalidName(_)
@@ -109,10 +114,20 @@ fn client_code(e: &ClientError) -> u8 {
     }
 }
 
+/// The API error code the node answered with, if the error is one.
+pub fn api_error_code(err: &anyhow::Error) -> Option<ErrorCode> {
+    err.chain()
+        .find_map(|c| c.downcast_ref::<ClientError>())
+        .and_then(ClientError::code)
+}
+
 /// The exit code for an error the node answered with.
 pub const fn api_code(code: ErrorCode) -> u8 {
     match code {
-        ErrorCode::Unauthenticated | ErrorCode::LoginFailed | ErrorCode::TooManyAttempts => AUTH,
+        ErrorCode::Unauthenticated
+        | ErrorCode::LoginFailed
+        | ErrorCode::TooManyAttempts
+        | ErrorCode::BadPassphrase => AUTH,
         ErrorCode::Busy => UNREACHABLE,
         ErrorCode::InvalidManifest
         | ErrorCode::Secret
@@ -131,7 +146,6 @@ pub const fn api_code(code: ErrorCode) -> u8 {
         | ErrorCode::BackupNotFound
         | ErrorCode::BackupCorrupt
         | ErrorCode::HasDependants => APP,
-        ErrorCode::BadPassphrase => AUTH,
         _ => OTHER,
     }
 }
@@ -165,6 +179,7 @@ pub fn json_error(err: &anyhow::Error) -> JsonError {
                 ClientError::Tls { .. } => "tls",
                 ClientError::Protocol { .. } => "protocol",
                 ClientError::InvalidAddress(_) => "invalid_address",
+                ClientError::Io { .. } => "io",
                 _ => "client",
             };
             return named(name, message);
@@ -181,6 +196,7 @@ pub fn json_error(err: &anyhow::Error) -> JsonError {
                 ArchyError::NameTaken { .. } => "name_taken",
                 ArchyError::NotConfirmed(_) => "not_confirmed",
                 ArchyError::NoTerminal(_) => "no_terminal",
+                ArchyError::Usage(_) => "usage",
             };
             return named(name, message);
         }
@@ -246,6 +262,12 @@ mod tests {
         assert_eq!(super::code(&api(ErrorCode::MissingDependency)), APP);
         assert_eq!(super::code(&api(ErrorCode::HasDependants)), APP);
         assert_eq!(super::code(&api(ErrorCode::Busy)), UNREACHABLE);
+        assert_eq!(super::code(&api(ErrorCode::BadPassphrase)), AUTH);
+        assert_eq!(super::code(&api(ErrorCode::UpdateRolledBack)), APP);
+        assert_eq!(super::code(&api(ErrorCode::BackupFailed)), APP);
+        assert_eq!(super::code(&api(ErrorCode::RestoreFailed)), APP);
+        assert_eq!(super::code(&api(ErrorCode::BackupCorrupt)), APP);
+        assert_eq!(super::code(&api(ErrorCode::BackupNotFound)), APP);
         assert_eq!(super::code(&api(ErrorCode::Internal)), OTHER);
         assert_eq!(super::code(&api(ErrorCode::MethodNotFound)), OTHER);
     }
@@ -294,6 +316,7 @@ mod tests {
         assert_eq!(super::code(&e), FINGERPRINT);
         assert_eq!(super::code(&anyhow::anyhow!("plain")), OTHER);
         assert_eq!(super::code(&ArchyError::NoNodes.into()), OTHER);
+        assert_eq!(super::code(&ArchyError::Usage("x".into()).into()), USAGE);
     }
 
     #[test]

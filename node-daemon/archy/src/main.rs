@@ -3,7 +3,8 @@
 //!
 //! `archy pair <address>` pins a node's certificate (see [`pairing`]),
 //! `archy login` stores a session, then every other command is one API call
-//! through `archipelago-client`. Pairings and sessions live in
+//! through `archipelago-client` (a backup copied to or from the node is a
+//! series of them). Pairings and sessions live in
 //! `$XDG_CONFIG_HOME/archy/` ([`config`]).
 //!
 //! Exit codes, stable for scripts (also in `archy --help`):
@@ -14,17 +15,20 @@
 //! | 1 | any other error (configuration, unknown node, an answer archy does not understand, …) |
 //! | 2 | usage error: bad command, flag or argument |
 //! | 3 | the node is unreachable or busy, did not answer in time, or TLS with it failed |
-//! | 4 | not logged in, session expired, login failed, or too many failed logins |
+//! | 4 | not logged in, session expired, login failed, or too many failed logins; or the passphrase or key does not open the backup |
 //! | 5 | the node's certificate is not the pinned one, or not the one given to `pair` |
-//! | 6 | the app operation failed (install failed, app not installed, dependency missing, …) |
+//! | 6 | the app operation failed (install failed, update rolled back, backup or restore failed, backup damaged or not found, app not installed, dependency missing, …) |
 //!
 //! With `--json` a command's result is printed on stdout as the API method's
 //! result in JSON, and an error on stderr as `{"code", "name", "message"}`.
 //! The password is read from the terminal without echo, or from the first
 //! line of stdin with `--password-stdin`; never from the environment or the
-//! command line.
+//! command line. A backup's passphrase comes from `--passphrase-file`,
+//! `ARCHY_BACKUP_PASSPHRASE` or the terminal, its age key from
+//! `--identity-file` — never from the command line either ([`secrets`]).
 
 mod apps;
+mod backups;
 mod cli;
 mod config;
 mod context;
@@ -32,6 +36,8 @@ mod exit;
 mod output;
 mod pairing;
 mod progress;
+mod secrets;
+mod settings;
 
 use std::process::ExitCode;
 
@@ -126,5 +132,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             apps::logs(ctx, params).await
         }
         Command::Stats { id } => apps::stats(ctx, id).await,
+        Command::Update { id } => apps::update(ctx, id).await,
+        Command::Backup(args) => backups::backup(ctx, args).await,
+        Command::Backups { app } => backups::list(ctx, app).await,
+        Command::BackupDownload { name, out } => backups::download(ctx, name, out).await,
+        Command::BackupUpload { file } => backups::upload(ctx, file).await,
+        Command::BackupDelete { name, yes } => backups::delete(ctx, name, yes).await,
+        Command::Restore(args) => backups::restore(ctx, args).await,
+        Command::Settings(args) => settings::settings(ctx, args).await,
     }
 }

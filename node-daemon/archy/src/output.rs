@@ -146,6 +146,31 @@ pub fn duration(secs: u64) -> String {
     }
 }
 
+/// `2026-11-27 21:30 UTC`.
+pub fn utc_time(unix: u64) -> String {
+    // Howard Hinnant's days-to-civil, in unsigned arithmetic (no date
+    // before 1970 is ever shown).
+    let days = unix / 86_400 + 719_468;
+    let (era, doe) = (days / 146_097, days % 146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    let (hour, minute) = (unix / 3600 % 24, unix / 60 % 60);
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02} UTC")
+}
+
+/// `2h 5m ago` (`just now` for a time not in the past).
+pub fn ago(unix: u64) -> String {
+    let secs = now_unix().saturating_sub(unix);
+    if secs == 0 {
+        return "just now".to_owned();
+    }
+    format!("{} ago", duration(secs))
+}
+
 /// Seconds from now until a Unix time (0 when past).
 pub fn secs_until(unix: u64) -> u64 {
     unix.saturating_sub(now_unix())
@@ -202,6 +227,19 @@ mod tests {
         assert_eq!(duration(306), "5m 6s");
         assert_eq!(duration(4 * 3600 + 300), "4h 5m");
         assert_eq!(duration(3 * 86_400 + 4 * 3600), "3d 4h");
+    }
+
+    #[test]
+    fn times_print_as_utc_dates() {
+        assert_eq!(utc_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc_time(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(utc_time(1_795_815_000), "2026-11-27 21:30 UTC");
+        assert_eq!(
+            utc_time(1_795_815_000 + 86_400 * 35),
+            "2027-01-01 21:30 UTC"
+        );
+        assert_eq!(ago(now_unix() - 7200), "2h 0m ago");
+        assert_eq!(ago(now_unix() + 5), "just now");
     }
 
     #[test]

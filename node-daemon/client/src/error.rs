@@ -2,8 +2,9 @@
 //! on: the node could not be reached, its certificate is not the pinned one
 //! (loudly), TLS failed, it answered something that is not the API, or it
 //! answered with an API error (whose stable code [`ClientError::code`]
-//! gives).
+//! gives) — or, copying a backup, a local file could not be used.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use archipelago_api::rpc::format_fingerprint;
@@ -53,6 +54,15 @@ pub enum ClientError {
     /// The node answered with an error.
     #[error(transparent)]
     Api(#[from] ApiError),
+
+    /// A file on this computer could not be read or written (a backup
+    /// being copied to or from the node).
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl ClientError {

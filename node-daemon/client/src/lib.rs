@@ -16,6 +16,10 @@
 //!   by its clones) and sent as `Authorization: Bearer …` on every call but
 //!   `auth.login`.
 //!
+//! - Backup files are copied to and from a node piece by piece
+//!   ([`Client::download_backup`], [`Client::upload_backup`]; see
+//!   [`transfer`]).
+//!
 //! Timeouts: 10 s to connect, 10 minutes for an ordinary call (an install
 //! waits until the app is healthy), none for a stream (followed logs run
 //! until the caller drops the future).
@@ -30,6 +34,7 @@ pub mod pin;
 mod sse;
 #[cfg(feature = "test-server")]
 pub mod test_server;
+pub mod transfer;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -44,6 +49,7 @@ pub use address::{Address, AddressError};
 pub use archipelago_api as api;
 pub use error::ClientError;
 pub use sse::{SseError, SseEvent, SseParser};
+pub use transfer::DownloadedBackup;
 
 /// How long connecting (TCP and TLS) may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

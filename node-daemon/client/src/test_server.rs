@@ -17,12 +17,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use archipelago_api::ApiError;
+use archipelago_api::methods::{BACKUP_CHUNK_BYTES, BackupChunk};
 use archipelago_api::rpc::{Request, Response, SSE_RESPONSE, StreamEvent};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsAcceptor;
+
+use base64::Engine as _;
 
 use crate::pin;
 
@@ -132,6 +135,21 @@ impl TestReply {
                 .collect(),
             hold_open: false,
         }
+    }
+}
+
+/// The piece of the file `data` at `offset`, as a node answers
+/// `backup.download` (empty and `eof` at or past the end).
+pub fn backup_chunk(data: &[u8], offset: u64) -> BackupChunk {
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(data.len());
+    let end = start.saturating_add(BACKUP_CHUNK_BYTES).min(data.len());
+    BackupChunk {
+        data_base64: base64::engine::general_purpose::STANDARD.encode(&data[start..end]),
+        offset,
+        total: data.len() as u64,
+        eof: end == data.len(),
     }
 }
 

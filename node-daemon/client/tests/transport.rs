@@ -7,7 +7,7 @@
 use archipelago_api::ErrorCode;
 use archipelago_api::RunState;
 use archipelago_api::methods::{
-    AppParams, Empty, Health, InstallProgress, LogEntry, LogsParams, Method, NodeInfo,
+    AppParams, AppSettings, Empty, Health, InstallProgress, LogEntry, LogsParams, Method, NodeInfo,
     PackageInstall, PackageLogs, PackageStatus, PackageStatusMethod, Phase, Session,
 };
 use archipelago_api::rpc::{Response, StreamEvent};
@@ -29,7 +29,7 @@ fn status(id: &str) -> PackageStatus {
         update_available: None,
         last_backup: None,
         backup_overdue: false,
-        settings: Default::default(),
+        settings: AppSettings::default(),
     }
 }
 
