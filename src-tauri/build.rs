@@ -37,6 +37,14 @@ const COMMANDS: &[&str] = &[
     "package_logs_stop",
     "package_stats",
     "package_open_ui",
+    "update_app",
+    "set_app_settings",
+    "backup_app",
+    "list_backups",
+    "delete_backup",
+    "download_backup",
+    "restore_backup",
+    "upload_and_restore",
 ];
 
 const PLACEHOLDER: &str = r#"<!doctype html>

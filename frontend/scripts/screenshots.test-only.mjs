@@ -106,6 +106,7 @@ const catalog = {
     installed: ["bitcoin-core", "electrumx", "mempool", "filebrowser"].includes(a.id) ? a.version : null,
     source: i === 5 ? "community-lab" : "archipelago",
     upstream: a.upstream ?? [],
+    update_available: a.id === "mempool",
   })),
   sources: [
     {
@@ -133,6 +134,7 @@ const container = (app, c, state) => ({
   active_state: state,
   sub_state: state === "active" ? "running" : "dead",
 });
+const settings = (backup_max_age_hours = 0) => ({ auto_update_hours: 0, backup_schedule: null, backup_max_age_hours });
 const packages = [
   {
     id: "bitcoin-core",
@@ -144,6 +146,10 @@ const packages = [
     ui: null,
     problem: null,
     source: "archipelago",
+    update_available: null,
+    last_backup: now - 4 * 86_400,
+    backup_overdue: true,
+    settings: settings(72),
   },
   {
     id: "electrumx",
@@ -155,6 +161,10 @@ const packages = [
     ui: null,
     problem: null,
     source: "archipelago",
+    update_available: null,
+    last_backup: now - 5 * 3600,
+    backup_overdue: false,
+    settings: settings(),
   },
   {
     id: "mempool",
@@ -171,6 +181,10 @@ const packages = [
     problem:
       "container mempool_api exited with status 1: could not connect to bitcoind RPC (last log: ECONNREFUSED 10.89.0.2:8332)",
     source: "archipelago",
+    update_available: "2.6.0",
+    last_backup: null,
+    backup_overdue: false,
+    settings: settings(),
   },
   {
     id: "filebrowser",
@@ -182,6 +196,10 @@ const packages = [
     ui: { scheme: "http", port: 8081, path: "/files" },
     problem: null,
     source: "archipelago",
+    update_available: null,
+    last_backup: now - 26 * 3600,
+    backup_overdue: false,
+    settings: settings(48),
   },
   {
     id: "hello-web",
@@ -193,6 +211,10 @@ const packages = [
     ui: { scheme: "http", port: 8088, path: "/" },
     problem: null,
     source: "archipelago",
+    update_available: "1.1.0",
+    last_backup: now - 3 * 3600,
+    backup_overdue: false,
+    settings: settings(24),
   },
 ];
 
@@ -205,7 +227,27 @@ for (let i = 0; i < 60; i++) {
   });
 }
 
-const fixtures = { nodes: makeNodes(50), catalog, icons, packages, logLines, probeFingerprint: fp(1) };
+const backupName = (app, version, hoursAgo) => {
+  const t = new Date((now - hoursAgo * 3600) * 1000)
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
+  return { name: `${app}-${version}-${t}.archy-backup`, created: now - hoursAgo * 3600 };
+};
+const backups = [3, 27, 75].map((h, i) => {
+  const { name, created } = backupName("hello-web", "1.0.0", h);
+  return {
+    name,
+    app: "hello-web",
+    version: "1.0.0",
+    created,
+    bytes: (48 - i * 3) * 1024 * 1024,
+    path: `/var/lib/archipelago/backups/${name}`,
+    sha256: "ab".repeat(32),
+  };
+});
+
+const fixtures = { nodes: makeNodes(50), catalog, icons, packages, logLines, backups, probeFingerprint: fp(1) };
 
 // ------------------------------------------------------------ the fake IPC (runs in the page)
 
@@ -223,13 +265,17 @@ function installFake(fx) {
   const err = (code, message) => Promise.reject({ code, message });
   window.__fake = {
     nodes: fx.nodes,
-    /** Sends the next scripted progress event of an install, resolving it after the last. */
+    /**
+     * Sends the next scripted progress event of an operation (`{ send }` for a
+     * message that is not an install progress), resolving it after the last.
+     */
     advance(appId) {
       const job = pendingInstalls.get(appId);
       if (!job) return false;
       const step = job.steps.shift();
       if (step === undefined) return false;
-      if (step.fail) {
+      if (step.send) send(job.channel, step.send);
+      else if (step.fail) {
         pendingInstalls.delete(appId);
         job.reject(step.fail);
       } else if (step.done) {
@@ -239,15 +285,31 @@ function installFake(fx) {
       return true;
     },
   };
-  const progress = (id, phase, images_done, images_total, blobs_seen, message, image) => ({
+  const progress = (
     id,
     phase,
     images_done,
     images_total,
     blobs_seen,
     message,
+    image,
+    bytes_done = 0,
+    bytes_total = 0,
+  ) => ({
+    id,
+    phase,
+    images_done,
+    images_total,
+    blobs_seen,
+    message,
+    bytes_done,
+    bytes_total,
     ...(image ? { image } : {}),
   });
+  /** An operation whose progress the script plays step by step with `advance(key)`. */
+  const scripted = (key, channel, steps) =>
+    new Promise((resolve, reject) => pendingInstalls.set(key, { channel, steps, resolve, reject }));
+  const MiB = 1024 * 1024;
   window.__TAURI_INTERNALS__ = {
     transformCallback(cb) {
       const id = nextId++;
@@ -367,6 +429,78 @@ function installFake(fx) {
           return Promise.resolve({ id: a.appId, kept_data: a.keepData, removed: [`unit ${a.appId}_web.container`] });
         case "package_open_ui":
           return Promise.resolve("http://node.local:8080/");
+        case "update_app": {
+          const id = a.appId;
+          const app = fx.packages.find((x) => x.id === id);
+          const steps = [
+            progress(id, "pulling", 0, 1, 4, "Copying blob 5d2a…", `registry.local/${id}:${app.update_available}`),
+            progress(id, "pulling", 1, 1, 7, "image pulled"),
+            progress(id, "snapshotting", 1, 1, 7, "copying the data aside", undefined, 210 * MiB, 512 * MiB),
+          ];
+          if (id === "hello-web") {
+            steps.push(progress(id, "switching", 1, 1, 7, "new units"));
+            steps.push(progress(id, "starting", 1, 1, 7, `starting ${id}_web`));
+            steps.push(progress(id, "rolling_back", 1, 1, 7, `putting ${app.version} back`));
+            steps.push({
+              fail: {
+                code: "update_rolled_back",
+                message: `update of ${id} to ${app.update_available} rolled back: container ${id}_web exited with status 2 after 4 s\nlast log lines of ${id}_web:\n  2026-11-27T18:40:02Z INFO  hello-web ${app.update_available} starting\n  2026-11-27T18:40:02Z ERROR config: unknown key \"listen_addr\" (renamed to \"listen\" in ${app.update_available})\n  2026-11-27T18:40:02Z ERROR exiting\n${app.version} was restored (units, images, data) and is healthy again`,
+              },
+            });
+          } else {
+            steps.push({
+              done: {
+                status: { ...app, version: app.update_available, update_available: null },
+                from_version: app.version,
+                to_version: app.update_available,
+                data_snapshot: true,
+              },
+            });
+          }
+          return scripted(`update:${id}`, a.onProgress, steps);
+        }
+        case "backup_app":
+          return scripted(`backup:${a.appId}`, a.onProgress, [
+            progress(
+              a.appId,
+              "archiving",
+              0,
+              0,
+              0,
+              "archiving volume systemd-hello-web_data",
+              undefined,
+              19 * MiB,
+              48 * MiB,
+            ),
+            { done: fx.backups[0] },
+          ]);
+        case "list_backups":
+          return Promise.resolve({ backups: fx.backups.filter((b) => a.appId === null || b.app === a.appId) });
+        case "download_backup":
+          return scripted(`download`, a.onProgress, [
+            { send: { done: 30 * MiB, total: 48 * MiB } },
+            { done: `/home/me/Downloads/Archipelago/${a.name}` },
+          ]);
+        case "upload_and_restore":
+          send(a.onUpload, { done: 48 * MiB, total: 48 * MiB });
+          return scripted(`restore`, a.onProgress, [
+            progress("hello-web", "verifying", 0, 0, 0, "checking the archive", undefined, 48 * MiB, 48 * MiB),
+            progress("hello-web", "pulling", 0, 1, 3, "Copying blob 3f1e…", "registry.local/hello-web:1.0.0"),
+            progress(
+              "hello-web",
+              "restoring",
+              1,
+              1,
+              3,
+              "putting volume systemd-hello-web_data back",
+              undefined,
+              31 * MiB,
+              96 * MiB,
+            ),
+            { done: fx.packages.find((x) => x.id === "hello-web") },
+          ]);
+        case "set_app_settings":
+          return Promise.resolve({ ...fx.packages.find((x) => x.id === a.appId), settings: a.settings });
         default:
           return err("internal", `fake: no ${cmd}`);
       }
@@ -466,6 +600,51 @@ for (const scheme of ["light", "dark"]) {
   await p.click(tid("logs-close-button"));
   await p.click(tid("uninstall-button-filebrowser"));
   await shot(p, "uninstall-dialog");
+  await p.keyboard.press("Escape");
+
+  // Updates: one in progress, one rolled back.
+  await p.click(tid("update-button-mempool"));
+  for (let i = 0; i < 3; i++) await p.evaluate(() => window.__fake.advance("update:mempool"));
+  await p.click(tid("update-button-hello-web"));
+  for (let i = 0; i < 7; i++) await p.evaluate(() => window.__fake.advance("update:hello-web"));
+  await p.waitForSelector(tid("update-rollback-hello-web"));
+  await p.locator(tid("app-row-mempool")).scrollIntoViewIfNeeded();
+  await shot(p, "update-progress");
+  await p.locator(tid("update-rollback-hello-web")).scrollIntoViewIfNeeded();
+  await shot(p, "update-rolled-back");
+
+  // Backups: back up now, the list, download, restore to another node, settings.
+  await p.click(tid("backup-button-hello-web"));
+  await p.fill(tid("backup-passphrase-input"), "correct horse battery");
+  await p.fill(tid("backup-passphrase-repeat-input"), "correct horse");
+  await shot(p, "backup-passphrase-differs");
+  await p.fill(tid("backup-passphrase-repeat-input"), "correct horse battery");
+  await p.keyboard.press("Enter");
+  await p.evaluate(() => window.__fake.advance("backup:hello-web"));
+  await shot(p, "backup-progress");
+  await p.evaluate(() => window.__fake.advance("backup:hello-web"));
+  await p.waitForSelector(tid("backup-done"));
+  await p.click(tid("backup-close-button"));
+  await p.click(tid("backups-button-hello-web"));
+  await p.waitForSelector(tid(`backup-row-${fixtures.backups[1].name}`));
+  await p.click(tid(`download-backup-button-${fixtures.backups[0].name}`));
+  await p.evaluate(() => window.__fake.advance("download"));
+  await shot(p, "backups-downloading");
+  await p.evaluate(() => window.__fake.advance("download"));
+  await p.waitForSelector(tid("download-saved"));
+  await shot(p, "backups-downloaded");
+  await p.click(tid(`restore-backup-button-${fixtures.backups[0].name}`));
+  await p.selectOption(tid("restore-target-select"), "n4");
+  await p.fill(tid("restore-passphrase-input"), "correct horse battery");
+  await p.click(tid("confirm-restore-button"));
+  for (let i = 0; i < 3; i++) await p.evaluate(() => window.__fake.advance("restore"));
+  await shot(p, "restore-progress");
+  await p.evaluate(() => window.__fake.advance("restore"));
+  await p.waitForSelector(tid("restore-done"));
+  await p.click(tid("restore-close-button"));
+  await p.click(tid("backups-close-button"));
+  await p.click(tid("settings-button-hello-web"));
+  await shot(p, "settings-dialog");
   await p.keyboard.press("Escape");
 
   await p.click(tid("marketplace-tab"));

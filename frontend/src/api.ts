@@ -4,6 +4,9 @@
 
 import { Channel, invoke } from "@tauri-apps/api/core";
 
+import type { AppSettings } from "./bindings/AppSettings";
+import type { BackupInfo } from "./bindings/BackupInfo";
+import type { BackupListResult } from "./bindings/BackupListResult";
 import type { CatalogIconResult } from "./bindings/CatalogIconResult";
 import type { CatalogListResult } from "./bindings/CatalogListResult";
 import type { InstallProgress } from "./bindings/InstallProgress";
@@ -15,7 +18,9 @@ import type { PackageListResult } from "./bindings/PackageListResult";
 import type { PackageStatus } from "./bindings/PackageStatus";
 import type { ProbeResult } from "./bindings/ProbeResult";
 import type { StatsResult } from "./bindings/StatsResult";
+import type { TransferProgress } from "./bindings/TransferProgress";
 import type { UninstallResult } from "./bindings/UninstallResult";
+import type { UpdateResult } from "./bindings/UpdateResult";
 import { toAppError } from "./errors";
 
 async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
@@ -63,6 +68,40 @@ export const api = {
   packageStats: (nodeId: string, appId: string) => call<StatsResult>("package_stats", { nodeId, appId }),
   /** Opens the app's UI in the system browser; returns the URL opened. */
   packageOpenUi: (nodeId: string, appId: string) => call<string>("package_open_ui", { nodeId, appId }),
+
+  /** Updates an app to the version its catalog offers; `update_rolled_back` when the node put the old one back. */
+  updateApp: (nodeId: string, appId: string, onProgress: (p: InstallProgress) => void) =>
+    call<UpdateResult>("update_app", { nodeId, appId, onProgress: channel(onProgress) }),
+  /** Replaces an app's update and backup settings (all of them: pass the ones not edited through). */
+  setAppSettings: (nodeId: string, appId: string, settings: AppSettings) =>
+    call<PackageStatus>("set_app_settings", { nodeId, appId, settings }),
+
+  backupApp: (nodeId: string, appId: string, passphrase: string, onProgress: (p: InstallProgress) => void) =>
+    call<BackupInfo>("backup_app", { nodeId, appId, passphrase, onProgress: channel(onProgress) }),
+  /** The node's backups (of one app, or all), newest first. */
+  listBackups: (nodeId: string, appId: string | null) => call<BackupListResult>("list_backups", { nodeId, appId }),
+  deleteBackup: (nodeId: string, name: string) => call<null>("delete_backup", { nodeId, name }),
+  /** Copies a backup into this computer's backups folder; returns where it was saved. */
+  downloadBackup: (nodeId: string, name: string, onProgress: (p: TransferProgress) => void) =>
+    call<string>("download_backup", { nodeId, name, onProgress: channel(onProgress) }),
+  /** Restores a backup that is in the node's own backup folder. */
+  restoreBackup: (nodeId: string, name: string, passphrase: string, onProgress: (p: InstallProgress) => void) =>
+    call<PackageStatus>("restore_backup", { nodeId, name, passphrase, onProgress: channel(onProgress) }),
+  /** Uploads a downloaded backup (a path `downloadBackup` returned) to a node, then restores it there. */
+  uploadAndRestore: (
+    nodeId: string,
+    localPath: string,
+    passphrase: string,
+    onUpload: (p: TransferProgress) => void,
+    onProgress: (p: InstallProgress) => void,
+  ) =>
+    call<PackageStatus>("upload_and_restore", {
+      nodeId,
+      localPath,
+      passphrase,
+      onUpload: channel(onUpload),
+      onProgress: channel(onProgress),
+    }),
 };
 
 export type Api = typeof api;

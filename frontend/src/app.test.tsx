@@ -50,6 +50,10 @@ const pkg = (id: string, extra: Partial<PackageStatus> = {}): PackageStatus => (
   ui: { scheme: "http", port: 8088, path: "/" },
   problem: null,
   source: "archipelago",
+  update_available: null,
+  last_backup: null,
+  backup_overdue: false,
+  settings: { auto_update_hours: 0, backup_schedule: null, backup_max_age_hours: 0 },
   ...extra,
 });
 
@@ -228,6 +232,7 @@ describe("marketplace", () => {
           installed: null,
           source: "archipelago",
           upstream: [],
+          update_available: false,
         },
       ],
       sources: [{ name: "archipelago", location: "/x", key_id: "00", official: true, apps: 1, error: null }],
@@ -260,6 +265,8 @@ describe("marketplace", () => {
         blobs_seen: 0,
         message: "",
         phase: "pulling",
+        bytes_done: 0,
+        bytes_total: 0,
         ...p,
       });
       await settle();
@@ -301,6 +308,7 @@ describe("marketplace", () => {
           installed: null,
           source: "lab",
           upstream: [],
+          update_available: false,
         },
       ],
       sources: [{ name: "lab", location: "/y", key_id: "01", official: false, apps: 1, error: null }],
@@ -332,6 +340,7 @@ describe("marketplace", () => {
       installed: null,
       source: "archipelago",
       upstream: [],
+      update_available: false,
     });
     handlers.set("catalog_list", () => ({
       apps: [app("lnd", "lightning"), app("bitcoin-core", "bitcoin"), app("electrumx", "bitcoin")],
@@ -408,6 +417,8 @@ describe("dashboard", () => {
         images_total: 0,
         blobs_seen: 0,
         message: "removing units",
+        bytes_done: 0,
+        bytes_total: 0,
       });
       return { id: "hello-web", kept_data: a.keepData, removed: ["unit hello-web_web.container"] };
     });

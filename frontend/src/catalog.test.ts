@@ -21,6 +21,7 @@ const app = (
   installed: null,
   source,
   upstream: [],
+  update_available: false,
 });
 
 const apps = [

@@ -25,6 +25,12 @@ const NODE_CODES: Record<ErrorCode, true> = {
   request_too_large: true,
   busy: true,
   catalog_untrusted: true,
+  update_rolled_back: true,
+  backup_failed: true,
+  restore_failed: true,
+  bad_passphrase: true,
+  backup_corrupt: true,
+  backup_not_found: true,
   parse_error: true,
   invalid_request: true,
   method_not_found: true,
@@ -46,6 +52,7 @@ const DESKTOP_CODES = [
   "invalid_input",
   "no_ui",
   "open_failed",
+  "local_file",
 ];
 
 describe("toAppError", () => {
@@ -86,6 +93,12 @@ describe("describeError", () => {
       "has_dependants",
       "catalog_untrusted",
       "busy",
+      "update_rolled_back",
+      "backup_failed",
+      "restore_failed",
+      "bad_passphrase",
+      "backup_corrupt",
+      "backup_not_found",
     ];
     const fallback = describeError({ code: "no_such_code" });
     for (const code of specific) expect(describeError({ code }).title, code).not.toBe(fallback.title);

@@ -191,6 +191,44 @@ const DESCRIPTIONS: Record<string, ErrorDescription> = {
     advice: "Report this to the catalog's publisher.",
     action: "none",
   },
+  update_rolled_back: {
+    title: "Update failed and was rolled back",
+    advice:
+      "The previous version runs again with its data as it was. The lines above say why the new version failed; try again once the catalog offers a fixed version.",
+    action: "none",
+  },
+  backup_failed: {
+    title: "Backup failed",
+    advice: "The app runs as before and no partial backup was left. Check the node's free disk space, then try again.",
+    action: "retry",
+  },
+  restore_failed: {
+    title: "Restore failed",
+    advice: "What the restore did was undone. The message above says why; fix that on the node, then try again.",
+    action: "retry",
+  },
+  bad_passphrase: {
+    title: "Wrong passphrase",
+    advice: "This passphrase does not open the backup. Enter the one it was made with.",
+    action: "none",
+  },
+  backup_corrupt: {
+    title: "The backup is damaged",
+    advice:
+      "It is not a complete Archipelago backup, so nothing on the node was changed. Download it again, or use another backup.",
+    action: "none",
+  },
+  backup_not_found: {
+    title: "No such backup",
+    advice: "It may have been deleted (older backups are removed on a schedule). Refresh the list of backups.",
+    action: "retry",
+  },
+  local_file: {
+    title: "Could not use the backup file on this computer",
+    advice:
+      "Check the free space and permissions of the backups folder (Downloads/Archipelago, or ARCHIPELAGO_DESKTOP_BACKUP_DIR).",
+    action: "retry",
+  },
   podman: {
     title: "The node's container engine failed",
     advice: "See the message above; the node's logs (journalctl --user -u archipelagod) say more.",

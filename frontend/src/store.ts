@@ -1,6 +1,6 @@
 //! App-wide state as signals: where the user is, the node list with each
-//! node's overview, the open dialog and the installs in flight (which outlive
-//! the marketplace screen that started them).
+//! node's overview, the open dialog and the installs and updates in flight
+//! (which outlive the screen that started them).
 
 import { signal } from "@preact/signals";
 
@@ -9,6 +9,7 @@ import type { InstallProgress } from "./bindings/InstallProgress";
 import type { NodeEntry } from "./bindings/NodeEntry";
 import type { PackageStatus } from "./bindings/PackageStatus";
 import type { Phase } from "./bindings/Phase";
+import type { UpdateResult } from "./bindings/UpdateResult";
 import { type AppError, toAppError } from "./errors";
 import { mergeOverviews, type NodeState } from "./nodes";
 
@@ -133,6 +134,38 @@ function updateJob(key: string, patch: Partial<InstallJob>): void {
   installJobs.value = { ...installJobs.value, [key]: { ...old, ...patch } };
 }
 
+/**
+ * The phase to remember after a progress event, to mark the step that failed:
+ * the event's own phase, or during a rollback the phase it interrupted.
+ */
+export function reachedPhase(
+  before: { progress: InstallProgress | null; lastPhase: Phase | null } | undefined,
+  p: InstallProgress,
+): Phase | null {
+  if (p.phase !== "rolling_back") return p.phase;
+  const interrupted = before?.progress?.phase;
+  return interrupted && interrupted !== "rolling_back" ? interrupted : (before?.lastPhase ?? null);
+}
+
+/** The last event of a finished operation, when the node did not send `done` itself. */
+export function doneProgress(
+  appId: string,
+  last: InstallProgress | null | undefined,
+  message: string,
+): InstallProgress {
+  if (last?.phase === "done") return last;
+  return {
+    id: appId,
+    phase: "done",
+    images_done: last?.images_total ?? 0,
+    images_total: last?.images_total ?? 0,
+    blobs_seen: last?.blobs_seen ?? 0,
+    message,
+    bytes_done: last?.bytes_total ?? 0,
+    bytes_total: last?.bytes_total ?? 0,
+  };
+}
+
 /** Starts an install and follows its progress; resolves when it ends either way. */
 export async function startInstall(nodeId: string, appId: string): Promise<void> {
   const key = jobKey(nodeId, appId);
@@ -143,20 +176,14 @@ export async function startInstall(nodeId: string, appId: string): Promise<void>
   };
   try {
     const result = await api.packageInstall(nodeId, appId, (p) => {
-      const old = installJobs.value[key];
-      const lastPhase = p.phase === "rolling_back" ? (old?.progress?.phase ?? old?.lastPhase ?? null) : p.phase;
-      updateJob(key, { progress: p, lastPhase: lastPhase === "rolling_back" ? (old?.lastPhase ?? null) : lastPhase });
+      updateJob(key, { progress: p, lastPhase: reachedPhase(installJobs.value[key], p) });
     });
-    const last = installJobs.value[key]?.progress;
-    const done: InstallProgress = {
-      id: appId,
-      phase: "done",
-      images_done: last?.images_total ?? 0,
-      images_total: last?.images_total ?? 0,
-      blobs_seen: last?.blobs_seen ?? 0,
-      message: `${result.name} ${result.version} is installed`,
-    };
-    updateJob(key, { state: "done", result, progress: last?.phase === "done" ? last : done, lastPhase: "done" });
+    const progress = doneProgress(
+      appId,
+      installJobs.value[key]?.progress,
+      `${result.name} ${result.version} is installed`,
+    );
+    updateJob(key, { state: "done", result, progress, lastPhase: "done" });
   } catch (e) {
     updateJob(key, { state: "failed", error: toAppError(e) });
   }
@@ -170,4 +197,72 @@ export function dismissJob(nodeId: string, appId: string): void {
 
 export function jobsForNode(nodeId: string): InstallJob[] {
   return Object.values(installJobs.value).filter((j) => j.nodeId === nodeId);
+}
+
+// ---------------------------------------------------------------- updates
+
+export interface UpdateJob {
+  nodeId: string;
+  appId: string;
+  state: "running" | "done" | "failed";
+  progress: InstallProgress | null;
+  lastPhase: Phase | null;
+  /** The version that ran before: it runs again after a rollback. */
+  fromVersion: string;
+  /** The version the catalog offered. */
+  toVersion: string | null;
+  error: AppError | null;
+  result: UpdateResult | null;
+}
+
+/** Updates in flight or just ended, by `jobKey`; shown on the dashboard's app rows. */
+export const updateJobs = signal<Record<string, UpdateJob>>({});
+
+function patchUpdate(key: string, patch: Partial<UpdateJob>): void {
+  const old = updateJobs.value[key];
+  if (!old) return;
+  updateJobs.value = { ...updateJobs.value, [key]: { ...old, ...patch } };
+}
+
+/** Updates an app and follows its progress; resolves when it ends either way. */
+export async function startUpdate(nodeId: string, app: PackageStatus): Promise<void> {
+  const key = jobKey(nodeId, app.id);
+  if (updateJobs.value[key]?.state === "running") return;
+  updateJobs.value = {
+    ...updateJobs.value,
+    [key]: {
+      nodeId,
+      appId: app.id,
+      state: "running",
+      progress: null,
+      lastPhase: null,
+      fromVersion: app.version,
+      toVersion: app.update_available,
+      error: null,
+      result: null,
+    },
+  };
+  try {
+    const result = await api.updateApp(nodeId, app.id, (p) => {
+      patchUpdate(key, { progress: p, lastPhase: reachedPhase(updateJobs.value[key], p) });
+    });
+    const progress = doneProgress(
+      app.id,
+      updateJobs.value[key]?.progress,
+      `${result.status.name} ${result.to_version} is running`,
+    );
+    patchUpdate(key, { state: "done", result, progress, lastPhase: "done" });
+  } catch (e) {
+    patchUpdate(key, { state: "failed", error: toAppError(e) });
+  }
+}
+
+export function dismissUpdate(nodeId: string, appId: string): void {
+  const next = { ...updateJobs.value };
+  delete next[jobKey(nodeId, appId)];
+  updateJobs.value = next;
+}
+
+export function updatesForNode(nodeId: string): UpdateJob[] {
+  return Object.values(updateJobs.value).filter((j) => j.nodeId === nodeId);
 }

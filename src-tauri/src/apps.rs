@@ -1,19 +1,21 @@
 //! The marketplace and the dashboard's operations on one node's apps: the
 //! catalog (icons cached in memory: they only change with the catalog),
-//! install and uninstall with their progress streamed to the caller,
-//! start/stop/restart, logs (once, or followed until stopped), stats, and
-//! the address of an app's web interface, opened in the user's browser.
+//! install, update and uninstall with their progress streamed to the
+//! caller, start/stop/restart, the app's update and backup settings, logs
+//! (once, or followed until stopped), stats, and the address of an app's
+//! web interface, opened in the user's browser. Backups are in
+//! [`crate::backups`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use archipelago_api::methods::{
-    AppParams, CatalogIcon, CatalogIconResult, CatalogList, CatalogListResult, Empty,
+    AppParams, AppSettings, CatalogIcon, CatalogIconResult, CatalogList, CatalogListResult, Empty,
     InstallProgress, LogEntry, LogsParams, LogsResult, PackageInstall, PackageList,
-    PackageListResult, PackageLogs, PackageRestart, PackageStart, PackageStats, PackageStatus,
-    PackageStatusMethod, PackageStop, PackageUninstall, StatsResult, UiLink, UninstallParams,
-    UninstallResult,
+    PackageListResult, PackageLogs, PackageRestart, PackageSettings, PackageStart, PackageStats,
+    PackageStatus, PackageStatusMethod, PackageStop, PackageUninstall, PackageUpdate,
+    SettingsParams, StatsResult, UiLink, UninstallParams, UninstallResult, UpdateResult,
 };
 use archipelago_api::rpc::StreamEvent;
 use archipelago_client::Address;
@@ -153,14 +155,39 @@ impl Nodes {
         &self,
         node: &str,
         app_id: &str,
-        mut on_progress: impl FnMut(InstallProgress) + Send,
+        on_progress: impl FnMut(InstallProgress) + Send,
     ) -> Result<PackageStatus, DesktopError> {
-        self.call_streaming::<PackageInstall>(node, app(app_id), |event| {
-            if let StreamEvent::Progress(p) = event {
-                on_progress(p);
-            }
-        })
-        .await
+        self.call_streaming::<PackageInstall>(node, app(app_id), progress_only(on_progress))
+            .await
+    }
+
+    /// Updates an app to the version its catalog offers; each progress
+    /// report goes to `on_progress`. A new version that does not get
+    /// healthy is rolled back by the node: the error is then
+    /// `update_rolled_back`, its message naming the container, its exit
+    /// status and its last log lines.
+    pub async fn package_update(
+        &self,
+        node: &str,
+        app_id: &str,
+        on_progress: impl FnMut(InstallProgress) + Send,
+    ) -> Result<UpdateResult, DesktopError> {
+        self.call_streaming::<PackageUpdate>(node, app(app_id), progress_only(on_progress))
+            .await
+    }
+
+    /// Replaces an app's update and backup settings.
+    pub async fn package_settings(
+        &self,
+        node: &str,
+        app_id: &str,
+        settings: AppSettings,
+    ) -> Result<PackageStatus, DesktopError> {
+        let params = SettingsParams {
+            id: app_id.to_owned(),
+            settings,
+        };
+        self.call::<PackageSettings>(node, params).await
     }
 
     /// Uninstalls an app, keeping its data when asked.
@@ -169,18 +196,14 @@ impl Nodes {
         node: &str,
         app_id: &str,
         keep_data: bool,
-        mut on_progress: impl FnMut(InstallProgress) + Send,
+        on_progress: impl FnMut(InstallProgress) + Send,
     ) -> Result<UninstallResult, DesktopError> {
         let params = UninstallParams {
             id: app_id.to_owned(),
             keep_data,
         };
-        self.call_streaming::<PackageUninstall>(node, params, |event| {
-            if let StreamEvent::Progress(p) = event {
-                on_progress(p);
-            }
-        })
-        .await
+        self.call_streaming::<PackageUninstall>(node, params, progress_only(on_progress))
+            .await
     }
 
     /// Follows an app's logs: the last `lines` (none by default: the
@@ -276,6 +299,18 @@ impl Nodes {
             })?;
         }
         Ok(url)
+    }
+}
+
+/// A stream handler that passes progress reports on (and nothing else: the
+/// operations that report progress send no log lines).
+pub(crate) fn progress_only(
+    mut on_progress: impl FnMut(InstallProgress) + Send,
+) -> impl FnMut(StreamEvent) + Send {
+    move |event| {
+        if let StreamEvent::Progress(p) = event {
+            on_progress(p);
+        }
     }
 }
 

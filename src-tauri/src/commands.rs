@@ -9,15 +9,16 @@
 use std::sync::Arc;
 
 use archipelago_api::methods::{
-    CatalogIconResult, CatalogListResult, InstallProgress, LogEntry, LogsResult, PackageListResult,
-    PackageStatus, StatsResult, UninstallResult,
+    AppSettings, BackupInfo, BackupListResult, CatalogIconResult, CatalogListResult,
+    InstallProgress, LogEntry, LogsResult, PackageListResult, PackageStatus, StatsResult,
+    UninstallResult, UpdateResult,
 };
 use tauri::ipc::Channel;
 use tauri::{Runtime, State};
 
 use crate::error::DesktopError;
 use crate::nodes::Nodes;
-use crate::types::{NodeEntry, NodeOverview, ProbeResult};
+use crate::types::{NodeEntry, NodeOverview, ProbeResult, TransferProgress};
 
 type Result<T> = std::result::Result<T, DesktopError>;
 type App<'a> = State<'a, Arc<Nodes>>;
@@ -47,6 +48,14 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         package_logs_stop,
         package_stats,
         package_open_ui,
+        update_app,
+        set_app_settings,
+        backup_app,
+        list_backups,
+        delete_backup,
+        download_backup,
+        restore_backup,
+        upload_and_restore,
     ]
 }
 
@@ -204,6 +213,100 @@ pub async fn package_stats(app: App<'_>, node_id: String, app_id: String) -> Res
 #[tauri::command]
 pub async fn package_open_ui(app: App<'_>, node_id: String, app_id: String) -> Result<String> {
     app.open_ui(&node_id, &app_id).await
+}
+
+#[tauri::command]
+pub async fn update_app(
+    app: App<'_>,
+    node_id: String,
+    app_id: String,
+    on_progress: Channel<InstallProgress>,
+) -> Result<UpdateResult> {
+    app.package_update(&node_id, &app_id, |p| send(&on_progress, p))
+        .await
+}
+
+#[tauri::command]
+pub async fn set_app_settings(
+    app: App<'_>,
+    node_id: String,
+    app_id: String,
+    settings: AppSettings,
+) -> Result<PackageStatus> {
+    app.package_settings(&node_id, &app_id, settings).await
+}
+
+#[tauri::command]
+pub async fn backup_app(
+    app: App<'_>,
+    node_id: String,
+    app_id: String,
+    passphrase: String,
+    on_progress: Channel<InstallProgress>,
+) -> Result<BackupInfo> {
+    app.backup(&node_id, &app_id, passphrase, |p| send(&on_progress, p))
+        .await
+}
+
+#[tauri::command]
+pub async fn list_backups(
+    app: App<'_>,
+    node_id: String,
+    app_id: Option<String>,
+) -> Result<BackupListResult> {
+    app.backup_list(&node_id, app_id.as_deref()).await
+}
+
+#[tauri::command]
+pub async fn delete_backup(app: App<'_>, node_id: String, name: String) -> Result<()> {
+    app.backup_delete(&node_id, &name).await
+}
+
+/// Returns where the backup was saved on this computer.
+#[tauri::command]
+pub async fn download_backup(
+    app: App<'_>,
+    node_id: String,
+    name: String,
+    on_progress: Channel<TransferProgress>,
+) -> Result<String> {
+    let path = app
+        .backup_download(&node_id, &name, |p| send(&on_progress, p))
+        .await?;
+    Ok(path.to_string_lossy().into_owned())
+}
+
+#[tauri::command]
+pub async fn restore_backup(
+    app: App<'_>,
+    node_id: String,
+    name: String,
+    passphrase: String,
+    on_progress: Channel<InstallProgress>,
+) -> Result<PackageStatus> {
+    app.restore(&node_id, &name, passphrase, |p| send(&on_progress, p))
+        .await
+}
+
+/// Uploads a backup that `download_backup` saved to `node_id`, then
+/// restores it there.
+#[tauri::command]
+pub async fn upload_and_restore(
+    app: App<'_>,
+    node_id: String,
+    local_path: String,
+    passphrase: String,
+    on_upload: Channel<TransferProgress>,
+    on_progress: Channel<InstallProgress>,
+) -> Result<PackageStatus> {
+    app.upload_and_restore(
+        &node_id,
+        &local_path,
+        passphrase,
+        |p| send(&on_upload, p),
+        |p| send(&on_progress, p),
+    )
+    .await
 }
 
 /// Progress whose window is gone has nobody to tell: the operation goes on.

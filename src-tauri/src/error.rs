@@ -58,6 +58,9 @@ pub enum Kind {
     NoUi,
     /// The browser could not be started.
     OpenFailed,
+    /// A backup file on this computer could not be written or read (no
+    /// downloads folder, no space, not in the backups folder).
+    LocalFile,
 }
 
 impl Kind {
@@ -78,11 +81,12 @@ impl Kind {
             Self::InvalidInput => "invalid_input",
             Self::NoUi => "no_ui",
             Self::OpenFailed => "open_failed",
+            Self::LocalFile => "local_file",
         }
     }
 
     /// Every kind, for tests.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::InvalidAddress,
         Self::InvalidFingerprint,
         Self::FingerprintMismatch,
@@ -97,6 +101,7 @@ impl Kind {
         Self::InvalidInput,
         Self::NoUi,
         Self::OpenFailed,
+        Self::LocalFile,
     ];
 }
 
@@ -143,6 +148,7 @@ impl DesktopError {
             ClientError::Timeout { after, .. } => Self::timeout(after, last_seen, now),
             e @ ClientError::Tls { .. } => Self::new(Kind::Tls, e.to_string()),
             ClientError::Api(e) => Self::api(e.code, e.message),
+            e @ ClientError::Io { .. } => Self::new(Kind::LocalFile, e.to_string()),
             // `Protocol`, and whatever a newer client adds.
             e => Self::new(Kind::Protocol, e.to_string()),
         }
@@ -304,6 +310,13 @@ mod tests {
             reason: "not json".into(),
         };
         assert!(DesktopError::from_client(proto, None, 0).is(Kind::Protocol));
+        let io = ClientError::Io {
+            path: "/home/u/Downloads/Archipelago/a.archy-backup.part".into(),
+            source: std::io::Error::other("No space left on device"),
+        };
+        let e = DesktopError::from_client(io, None, 0);
+        assert!(e.is(Kind::LocalFile));
+        assert!(e.message.contains("a.archy-backup.part: No space"), "{e}");
         let bad = archipelago_client::Address::parse("http://x").unwrap_err();
         assert!(DesktopError::from_client(bad.into(), None, 0).is(Kind::InvalidAddress));
         let slow = ClientError::Timeout {

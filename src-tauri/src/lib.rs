@@ -2,7 +2,9 @@
 //! pinned certificate fingerprints ([`registry`]), their session tokens in
 //! the OS keyring or a private file ([`tokens`]), one API client per node
 //! ([`nodes`]), the app operations of the marketplace and the dashboard
-//! ([`apps`]), and the thin commands the frontend invokes ([`commands`]).
+//! ([`apps`]), the apps' backups and their copies on this computer
+//! ([`backups`]), and the thin commands the frontend invokes
+//! ([`commands`]).
 //!
 //! The frontend (`frontend/`) never talks to the network: it calls these
 //! commands, and the content security policy (`tauri.conf.json`) keeps it
@@ -12,6 +14,7 @@
 //! with `tauri::test::mock_builder()`.
 
 pub mod apps;
+pub mod backups;
 pub mod commands;
 pub mod error;
 pub mod files;

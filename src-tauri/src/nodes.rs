@@ -317,6 +317,22 @@ impl Nodes {
         self.outcome(&record, result).await
     }
 
+    /// Runs `work` with the node's client carrying the stored session, for
+    /// the client's own operations of many calls (copying a backup piece by
+    /// piece); its outcome counts like a call's.
+    pub async fn with_client<T, Fut>(
+        &self,
+        id: &str,
+        work: impl FnOnce(Client) -> Fut,
+    ) -> Result<T, DesktopError>
+    where
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
+        let (record, client) = self.session_client(id).await?;
+        let result = work(client).await;
+        self.outcome(&record, result).await
+    }
+
     /// The node's record as it is now (last seen updated).
     fn current(&self, record: NodeRecord) -> NodeRecord {
         self.registry().get(&record.id).unwrap_or(record)

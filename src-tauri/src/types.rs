@@ -50,3 +50,15 @@ pub struct NodeOverview {
     /// `fingerprint_mismatch`, `not_logged_in`, …
     pub error: Option<DesktopError>,
 }
+
+/// How far a backup file's copy between this computer and a node got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct TransferProgress {
+    /// Bytes copied so far.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub done: u64,
+    /// Size of the whole file.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub total: u64,
+}

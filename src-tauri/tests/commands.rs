@@ -13,13 +13,17 @@ use std::time::{Duration, Instant};
 
 use archipelago_api::ErrorCode;
 use archipelago_api::methods::{
+    AppSettings, BACKUP_CHUNK_BYTES, BackupChunk, BackupInfo, BackupListResult, BackupUploadResult,
     CatalogIconResult, ContainerStatus, CpuInfo, DiskInfo, Health, InstallProgress, LogEntry,
     MemoryInfo, NodeInfoResult, PackageListResult, PackageStatus, Phase, Session, UiLink,
+    UpdateResult,
 };
 use archipelago_api::rpc::{Response, StreamEvent, format_fingerprint};
 use archipelago_api::{ActiveState, RunState};
 use archipelago_client::test_server::{TestReply, TestRequest, TestServer};
 use archipelago_desktop::Settings;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 use tauri::ipc::{CallbackFn, InvokeBody, InvokeResponseBody};
 use tauri::test::{
@@ -79,11 +83,15 @@ fn status(id: &str, health: Health) -> PackageStatus {
         update_available: None,
         last_backup: None,
         backup_overdue: false,
-        settings: Default::default(),
+        settings: AppSettings::default(),
     }
 }
 
 fn progress(phase: Phase, message: &str) -> StreamEvent {
+    bytes_progress(phase, message, 0, 0)
+}
+
+fn bytes_progress(phase: Phase, message: &str, done: u64, total: u64) -> StreamEvent {
     StreamEvent::Progress(InstallProgress {
         id: "hello-web".into(),
         phase,
@@ -92,14 +100,176 @@ fn progress(phase: Phase, message: &str) -> StreamEvent {
         images_total: 1,
         blobs_seen: 0,
         message: message.into(),
-        bytes_done: 0,
-        bytes_total: 0,
+        bytes_done: done,
+        bytes_total: total,
     })
+}
+
+/// The message of an update the node rolled back: several lines, kept as
+/// they are.
+const ROLLED_BACK: &str = "update of hello-web to 1.1.0 rolled back: container hello-web_web exited with status 1\nlast log lines:\n  panic: config key `port` missing\n1.0.0 is running again";
+
+/// The node's one backup file: more than one piece.
+fn backup_bytes() -> Vec<u8> {
+    (0..BACKUP_CHUNK_BYTES + 1000)
+        .map(|i| u8::try_from(i % 251).unwrap())
+        .collect()
+}
+
+fn backup_info(name: &str, bytes: u64) -> BackupInfo {
+    BackupInfo {
+        name: name.into(),
+        app: "hello-web".into(),
+        version: "1.0.0".into(),
+        created: 1_700_000_000,
+        bytes,
+        path: format!("/var/lib/archipelago/backups/{name}"),
+        sha256: "ab".repeat(32),
+    }
+}
+
+const BACKUP_NAME: &str = "hello-web-1.0.0-20250101T000000Z.archy-backup";
+
+/// Answers the backup methods: one backup to list and download, uploads
+/// gathered in `uploaded`.
+fn backup_reply(req: &TestRequest, method: &str, uploaded: &Mutex<Vec<u8>>) -> Option<TestReply> {
+    let params = req.rpc_params();
+    let reply = match method {
+        "backup.list" => TestReply::result(
+            req,
+            &BackupListResult {
+                backups: vec![backup_info(BACKUP_NAME, 4096)],
+            },
+        ),
+        "backup.delete" => TestReply::result(req, &json!({})),
+        "backup.download" if params["name"] == BACKUP_NAME => {
+            let data = backup_bytes();
+            let offset = usize::try_from(params["offset"].as_u64().unwrap()).unwrap();
+            let end = (offset + BACKUP_CHUNK_BYTES).min(data.len());
+            TestReply::result(
+                req,
+                &BackupChunk {
+                    data_base64: BASE64.encode(&data[offset..end]),
+                    offset: offset as u64,
+                    total: data.len() as u64,
+                    eof: end == data.len(),
+                },
+            )
+        }
+        "backup.download" => {
+            TestReply::error(req, ErrorCode::BackupNotFound.with("no such backup"))
+        }
+        "backup.upload" => {
+            let piece = BASE64
+                .decode(params["data_base64"].as_str().unwrap())
+                .unwrap();
+            let mut all = uploaded.lock().unwrap();
+            all.extend_from_slice(&piece);
+            let name = params["name"].as_str().unwrap();
+            let done = params["sha256"]
+                .is_string()
+                .then(|| backup_info(name, all.len() as u64));
+            TestReply::result(
+                req,
+                &BackupUploadResult {
+                    received: all.len() as u64,
+                    done,
+                },
+            )
+        }
+        "package.backup" => TestReply::stream(
+            &[
+                bytes_progress(Phase::Archiving, "archiving data", 0, 4096),
+                bytes_progress(Phase::Archiving, "archiving data", 4096, 4096),
+            ],
+            &Response::ok(
+                req.rpc_id(),
+                serde_json::to_value(backup_info(BACKUP_NAME, 4096)).unwrap(),
+            ),
+            9,
+        ),
+        "package.restore" if params["passphrase"] == "wrong passphrase" => TestReply::stream(
+            &[progress(Phase::Verifying, "checking the archive")],
+            &Response::err(
+                req.rpc_id(),
+                ErrorCode::BadPassphrase.with("the passphrase does not open this backup"),
+            ),
+            9,
+        ),
+        "package.restore" => TestReply::stream(
+            &[
+                progress(Phase::Verifying, "checking the archive"),
+                progress(Phase::Restoring, "putting data back"),
+                progress(Phase::Starting, "starting hello-web_web"),
+                progress(Phase::Healthy, "healthy"),
+            ],
+            &Response::ok(
+                req.rpc_id(),
+                serde_json::to_value(status("hello-web", Health::Healthy)).unwrap(),
+            ),
+            9,
+        ),
+        _ => return None,
+    };
+    Some(reply)
+}
+
+/// Answers `package.update` (rolled back for any app but `hello-web`) and
+/// `package.settings`.
+fn update_reply(req: &TestRequest, method: &str, id: &str) -> Option<TestReply> {
+    let reply = match method {
+        "package.update" if id == "hello-web" => TestReply::stream(
+            &[
+                progress(Phase::Pulling, "Copying blob 3f1e"),
+                progress(Phase::Snapshotting, "copying the data aside"),
+                progress(Phase::Switching, "new units"),
+                progress(Phase::Starting, "starting hello-web_web"),
+                progress(Phase::Healthy, "healthy"),
+            ],
+            &Response::ok(
+                req.rpc_id(),
+                serde_json::to_value(UpdateResult {
+                    status: PackageStatus {
+                        version: "1.1.0".into(),
+                        ..status(id, Health::Healthy)
+                    },
+                    from_version: "1.0.0".into(),
+                    to_version: "1.1.0".into(),
+                    data_snapshot: true,
+                })
+                .unwrap(),
+            ),
+            7,
+        ),
+        "package.update" => TestReply::stream(
+            &[
+                progress(Phase::Pulling, "Copying blob 3f1e"),
+                progress(Phase::Starting, "starting hello-web_web"),
+                progress(Phase::RollingBack, "putting 1.0.0 back"),
+            ],
+            &Response::err(req.rpc_id(), ErrorCode::UpdateRolledBack.with(ROLLED_BACK)),
+            7,
+        ),
+        "package.settings" => {
+            let settings: AppSettings =
+                serde_json::from_value(req.rpc_params()["settings"].clone()).unwrap();
+            TestReply::result(
+                req,
+                &PackageStatus {
+                    settings,
+                    ..status(id, Health::Healthy)
+                },
+            )
+        }
+        _ => return None,
+    };
+    Some(reply)
 }
 
 /// Answers like a node with password [`PASSWORD`] whose session is
 /// [`TOKEN`] (unless `expired`, then every token is refused).
 fn node(expired: bool) -> TestServer {
+    let uploaded = Mutex::new(Vec::new());
     TestServer::start(move |req: &TestRequest| {
         let method = req.rpc_method();
         if method == "auth.login" {
@@ -118,10 +288,16 @@ fn node(expired: bool) -> TestServer {
         if expired || req.bearer() != Some(TOKEN) {
             return TestReply::error(req, ErrorCode::Unauthenticated.with("log in first"));
         }
+        if let Some(reply) = backup_reply(req, &method, &uploaded) {
+            return reply;
+        }
         let id = req.rpc_params()["id"]
             .as_str()
             .unwrap_or_default()
             .to_owned();
+        if let Some(reply) = update_reply(req, &method, &id) {
+            return reply;
+        }
         match method.as_str() {
             "auth.logout" => TestReply::result(req, &json!({})),
             "node.info" => TestReply::result(req, &info()),
@@ -692,4 +868,275 @@ fn an_apps_ui_address_is_on_its_node() {
         json!({ "nodeId": id, "appId": "hello-web" }),
     );
     assert_eq!(url, "http://127.0.0.1:8080/");
+}
+
+// ---- updates and backups -----------------------------------------------
+
+/// A desktop logged in to a fake node: (tmp, server, app, node id).
+fn logged_in() -> (tempfile::TempDir, TestServer, Desktop, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = node(false);
+    let app = desktop(tmp.path());
+    let id = app.add(&server);
+    app.ok("node_login", json!({ "nodeId": id, "password": PASSWORD }));
+    (tmp, server, app, id)
+}
+
+fn requests_of(server: &TestServer, method: &str) -> Vec<TestRequest> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| r.rpc_method() == method)
+        .collect()
+}
+
+#[test]
+fn an_update_streams_its_phases_and_returns_both_versions() {
+    let (_tmp, server, app, id) = logged_in();
+    let result = app.ok(
+        "update_app",
+        json!({ "nodeId": id, "appId": "hello-web", "onProgress": "__CHANNEL__:31" }),
+    );
+    assert_eq!(result["from_version"], "1.0.0");
+    assert_eq!(result["to_version"], "1.1.0");
+    assert_eq!(result["status"]["version"], "1.1.0");
+    assert_eq!(result["data_snapshot"], true);
+    let phases: Vec<Value> = app.sent(31).iter().map(|m| m["phase"].clone()).collect();
+    assert_eq!(
+        phases,
+        vec![
+            json!("pulling"),
+            json!("snapshotting"),
+            json!("switching"),
+            json!("starting"),
+            json!("healthy")
+        ]
+    );
+    let update = requests_of(&server, "package.update").pop().unwrap();
+    assert!(update.wants_stream());
+    assert_eq!(update.rpc_params(), json!({ "id": "hello-web" }));
+}
+
+#[test]
+fn a_rolled_back_update_reaches_the_page_with_its_code_and_whole_message() {
+    let (_tmp, _server, app, id) = logged_in();
+    let (code, message) = app.err(
+        "update_app",
+        json!({ "nodeId": id, "appId": "bad-update", "onProgress": "__CHANNEL__:32" }),
+    );
+    assert_eq!(code, "update_rolled_back");
+    assert_eq!(message, ROLLED_BACK, "the node's words, every line");
+    let last = app.sent(32).pop().unwrap();
+    assert_eq!(last["phase"], "rolling_back");
+}
+
+#[test]
+fn backups_are_listed_per_app_or_all() {
+    let (_tmp, server, app, id) = logged_in();
+    let list = app.ok(
+        "list_backups",
+        json!({ "nodeId": id, "appId": "hello-web" }),
+    );
+    assert_eq!(list["backups"][0]["name"], BACKUP_NAME);
+    assert_eq!(list["backups"][0]["bytes"], 4096);
+    app.ok("list_backups", json!({ "nodeId": id }));
+    let asked: Vec<Value> = requests_of(&server, "backup.list")
+        .iter()
+        .map(TestRequest::rpc_params)
+        .collect();
+    assert_eq!(
+        asked,
+        vec![json!({ "id": "hello-web" }), json!({ "id": null })]
+    );
+
+    assert_eq!(
+        app.ok(
+            "delete_backup",
+            json!({ "nodeId": id, "name": BACKUP_NAME })
+        ),
+        Value::Null
+    );
+    let (code, _) = app.err(
+        "delete_backup",
+        json!({ "nodeId": id, "name": "../../etc/passwd" }),
+    );
+    assert_eq!(code, "invalid_input");
+    assert_eq!(requests_of(&server, "backup.delete").len(), 1);
+}
+
+#[test]
+fn a_backup_needs_a_long_passphrase_and_reports_bytes() {
+    let (_tmp, server, app, id) = logged_in();
+    let (code, message) = app.err(
+        "backup_app",
+        json!({ "nodeId": id, "appId": "hello-web", "passphrase": "short", "onProgress": "__CHANNEL__:40" }),
+    );
+    assert_eq!(code, "invalid_input");
+    assert!(message.contains("at least 8"), "{message}");
+    assert!(requests_of(&server, "package.backup").is_empty());
+
+    let passphrase = "a long enough passphrase";
+    let info = app.ok(
+        "backup_app",
+        json!({ "nodeId": id, "appId": "hello-web", "passphrase": passphrase, "onProgress": "__CHANNEL__:41" }),
+    );
+    assert_eq!(info["name"], BACKUP_NAME);
+    let sent = app.sent(41);
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1]["phase"], "archiving");
+    assert_eq!(sent[1]["bytes_done"], 4096);
+    assert_eq!(sent[1]["bytes_total"], 4096);
+    let request = requests_of(&server, "package.backup").pop().unwrap();
+    assert!(request.wants_stream());
+    assert_eq!(
+        request.rpc_params(),
+        json!({ "id": "hello-web", "passphrase": passphrase, "recipient": null, "target": null })
+    );
+}
+
+#[test]
+fn a_backup_is_downloaded_privately_then_restored_on_another_node() {
+    let (tmp, source, app, source_id) = logged_in();
+    let path = app.ok(
+        "download_backup",
+        json!({ "nodeId": source_id, "name": BACKUP_NAME, "onProgress": "__CHANNEL__:50" }),
+    );
+    let path = Path::new(path.as_str().unwrap()).to_owned();
+    assert_eq!(path, tmp.path().join("downloads").join(BACKUP_NAME));
+    assert_eq!(std::fs::read(&path).unwrap(), backup_bytes());
+    assert_eq!(mode(&path), 0o600);
+    let total = backup_bytes().len() as u64;
+    let sent = app.sent(50);
+    assert_eq!(sent.len(), 2, "one message per piece: {sent:?}");
+    assert_eq!(
+        sent[0],
+        json!({ "done": BACKUP_CHUNK_BYTES, "total": total })
+    );
+    assert_eq!(sent[1], json!({ "done": total, "total": total }));
+    assert_eq!(requests_of(&source, "backup.download").len(), 2);
+
+    let (code, _) = app.err(
+        "download_backup",
+        json!({ "nodeId": source_id, "name": "gone.archy-backup", "onProgress": "__CHANNEL__:51" }),
+    );
+    assert_eq!(code, "backup_not_found");
+    let (code, _) = app.err(
+        "download_backup",
+        json!({ "nodeId": source_id, "name": "../escape", "onProgress": "__CHANNEL__:52" }),
+    );
+    assert_eq!(code, "invalid_input");
+
+    let target = node(false);
+    let target_id = app.add(&target);
+    app.ok(
+        "node_login",
+        json!({ "nodeId": target_id, "password": PASSWORD }),
+    );
+    let status = app.ok(
+        "upload_and_restore",
+        json!({
+            "nodeId": target_id,
+            "localPath": path,
+            "passphrase": "a long enough passphrase",
+            "onUpload": "__CHANNEL__:53",
+            "onProgress": "__CHANNEL__:54",
+        }),
+    );
+    assert_eq!(status["health"], "healthy");
+    let uploads = requests_of(&target, "backup.upload");
+    assert_eq!(uploads.len(), 2);
+    let mut uploaded = Vec::new();
+    for piece in &uploads {
+        assert_eq!(piece.rpc_params()["name"], BACKUP_NAME);
+        uploaded.extend(
+            BASE64
+                .decode(piece.rpc_params()["data_base64"].as_str().unwrap())
+                .unwrap(),
+        );
+    }
+    assert_eq!(uploaded, backup_bytes());
+    assert_eq!(
+        app.sent(53).last().unwrap(),
+        &json!({ "done": total, "total": total })
+    );
+    let phases: Vec<Value> = app.sent(54).iter().map(|m| m["phase"].clone()).collect();
+    assert_eq!(
+        phases,
+        vec![
+            json!("verifying"),
+            json!("restoring"),
+            json!("starting"),
+            json!("healthy")
+        ]
+    );
+    let restore = requests_of(&target, "package.restore").pop().unwrap();
+    assert_eq!(
+        restore.rpc_params(),
+        json!({ "backup": BACKUP_NAME, "passphrase": "a long enough passphrase", "identity": null })
+    );
+    assert!(requests_of(&source, "package.restore").is_empty());
+}
+
+#[test]
+fn only_downloaded_backups_are_uploaded() {
+    let (tmp, server, app, id) = logged_in();
+    let elsewhere = tmp.path().join("nodes.json");
+    for local in [
+        elsewhere.to_string_lossy().into_owned(),
+        "/etc/passwd".into(),
+    ] {
+        let (code, message) = app.err(
+            "upload_and_restore",
+            json!({
+                "nodeId": id,
+                "localPath": local,
+                "passphrase": "a long enough passphrase",
+                "onUpload": "__CHANNEL__:60",
+                "onProgress": "__CHANNEL__:61",
+            }),
+        );
+        assert!(
+            code == "invalid_input" || code == "local_file",
+            "{code}: {message}"
+        );
+    }
+    assert!(requests_of(&server, "backup.upload").is_empty());
+}
+
+#[test]
+fn a_backup_on_the_node_is_restored_there_and_a_wrong_passphrase_says_so() {
+    let (_tmp, server, app, id) = logged_in();
+    let status = app.ok(
+        "restore_backup",
+        json!({ "nodeId": id, "name": BACKUP_NAME, "passphrase": "a long enough passphrase", "onProgress": "__CHANNEL__:70" }),
+    );
+    assert_eq!(status["id"], "hello-web");
+    assert_eq!(app.sent(70).len(), 4);
+    let (code, message) = app.err(
+        "restore_backup",
+        json!({ "nodeId": id, "name": BACKUP_NAME, "passphrase": "wrong passphrase", "onProgress": "__CHANNEL__:71" }),
+    );
+    assert_eq!(code, "bad_passphrase");
+    assert_eq!(message, "the passphrase does not open this backup");
+    assert!(requests_of(&server, "backup.upload").is_empty());
+}
+
+#[test]
+fn app_settings_are_sent_whole() {
+    let (_tmp, server, app, id) = logged_in();
+    let settings = json!({
+        "auto_update_hours": 24,
+        "backup_schedule": { "every_hours": 12, "recipient": "age1example", "keep": 3 },
+        "backup_max_age_hours": 48,
+    });
+    let status = app.ok(
+        "set_app_settings",
+        json!({ "nodeId": id, "appId": "hello-web", "settings": settings }),
+    );
+    assert_eq!(status["settings"], settings);
+    let request = requests_of(&server, "package.settings").pop().unwrap();
+    assert_eq!(
+        request.rpc_params(),
+        json!({ "id": "hello-web", "settings": settings })
+    );
 }

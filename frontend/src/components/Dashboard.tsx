@@ -1,4 +1,6 @@
-//! A node's installed apps: state, health, UI link, lifecycle buttons, logs, CPU/memory.
+//! A node's installed apps: state, health, UI link, lifecycle buttons, logs,
+//! CPU/memory, updates (with their rollback), the last backup and the way to
+//! the backup and settings dialogs (`BackupDialogs`).
 
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 
@@ -9,12 +11,28 @@ import type { LogEntry } from "../bindings/LogEntry";
 import type { PackageStatus } from "../bindings/PackageStatus";
 import type { StatsResult } from "../bindings/StatsResult";
 import type { UninstallResult } from "../bindings/UninstallResult";
+import { backupWarning, lastBackupText } from "../backup";
 import { type AppError, needsLogin, toAppError } from "../errors";
 import { formatBytes, formatPercent } from "../format";
 import { uiUrl } from "../nodes";
 import { phaseLabel, progressFraction } from "../progress";
-import { dialog, dismissJob, findNode, jobsForNode, refreshNode, route } from "../store";
-import { Dialog, ErrorBanner, Loading } from "./common";
+import {
+  dialog,
+  dismissJob,
+  dismissUpdate,
+  findNode,
+  jobKey,
+  jobsForNode,
+  nowSecs,
+  refreshNode,
+  route,
+  startUpdate,
+  type UpdateJob,
+  updateJobs,
+  updatesForNode,
+} from "../store";
+import { AppSettingsDialog, BackupNowDialog, BackupsDialog } from "./BackupDialogs";
+import { ConfirmDialog, Dialog, ErrorBanner, Loading } from "./common";
 import { InstallProgressView } from "./InstallProgressView";
 import { useIcon } from "./Marketplace";
 
@@ -63,6 +81,9 @@ export function Dashboard({ nodeId }: { nodeId: string }) {
   const [stats, setStats] = useState<Record<string, AppStats>>({});
   const [uninstalling, setUninstalling] = useState<PackageStatus | null>(null);
   const [logsOf, setLogsOf] = useState<PackageStatus | null>(null);
+  const [backupOf, setBackupOf] = useState<PackageStatus | null>(null);
+  const [backupsOf, setBackupsOf] = useState<PackageStatus | null>(null);
+  const [settingsOf, setSettingsOf] = useState<PackageStatus | null>(null);
   const node = findNode(nodeId)?.node;
   const jobs = jobsForNode(nodeId);
 
@@ -86,6 +107,12 @@ export function Dashboard({ nodeId }: { nodeId: string }) {
   useEffect(() => {
     if (finished > 0) void load();
   }, [finished, load]);
+
+  // Reload when an update ends either way: a new version, or the old one back.
+  const updatesEnded = updatesForNode(nodeId).filter((j) => j.state !== "running").length;
+  useEffect(() => {
+    if (updatesEnded > 0) void load();
+  }, [updatesEnded, load]);
 
   // CPU and memory of running apps, every few seconds while visible.
   const appsRef = useRef<PackageStatus[] | null>(null);
@@ -172,6 +199,9 @@ export function Dashboard({ nodeId }: { nodeId: string }) {
                 onError={setError}
                 onUninstall={() => setUninstalling(a)}
                 onLogs={() => setLogsOf(a)}
+                onBackup={() => setBackupOf(a)}
+                onBackups={() => setBackupsOf(a)}
+                onSettings={() => setSettingsOf(a)}
               />
             </li>
           ))}
@@ -191,6 +221,23 @@ export function Dashboard({ nodeId }: { nodeId: string }) {
         />
       )}
       {logsOf && <LogsDialog nodeId={nodeId} app={logsOf} onClose={() => setLogsOf(null)} />}
+      {backupOf && (
+        <BackupNowDialog nodeId={nodeId} app={backupOf} onClose={() => setBackupOf(null)} onDone={() => void load()} />
+      )}
+      {backupsOf && (
+        <BackupsDialog
+          nodeId={nodeId}
+          app={backupsOf}
+          onClose={() => setBackupsOf(null)}
+          onRestored={(target) => {
+            if (target === nodeId) void load();
+            void refreshNode(target);
+          }}
+        />
+      )}
+      {settingsOf && (
+        <AppSettingsDialog nodeId={nodeId} app={settingsOf} onClose={() => setSettingsOf(null)} onSaved={replace} />
+      )}
     </div>
   );
 }
@@ -204,9 +251,13 @@ interface RowProps {
   onError: (e: AppError) => void;
   onUninstall: () => void;
   onLogs: () => void;
+  onBackup: () => void;
+  onBackups: () => void;
+  onSettings: () => void;
 }
 
-function AppRow({ app, nodeId, nodeAddress, stats, onChange, onError, onUninstall, onLogs }: RowProps) {
+function AppRow(props: RowProps) {
+  const { app, nodeId, nodeAddress, stats, onChange, onError, onUninstall, onLogs } = props;
   const [busy, setBusy] = useState<Busy>(null);
   const [copied, setCopied] = useState(false);
   const [openError, setOpenError] = useState<AppError | null>(null);
@@ -254,6 +305,10 @@ function AppRow({ app, nodeId, nodeAddress, stats, onChange, onError, onUninstal
     }
   };
 
+  const update = updateJobs.value[jobKey(nodeId, app.id)];
+  const updating = update?.state === "running";
+  const warning = backupWarning(app);
+
   const health = busy ? "starting" : app.health;
   const healthText = busy
     ? { start: "Starting…", stop: "Stopping…", restart: "Restarting…" }[busy]
@@ -276,6 +331,11 @@ function AppRow({ app, nodeId, nodeAddress, stats, onChange, onError, onUninstal
       <div class="app-main">
         <h3 class="app-name">
           {app.name} <span class="app-version">{app.version}</span>
+          {app.update_available !== null && !updating && (
+            <span class="badge badge-update" data-testid={`update-badge-${app.id}`}>
+              Update available: {app.update_available}
+            </span>
+          )}
         </h3>
         <p class="app-state">
           <span class={`health health-${health}`} data-testid={`app-health-${app.id}`} data-health={app.health}>
@@ -332,6 +392,17 @@ function AppRow({ app, nodeId, nodeAddress, stats, onChange, onError, onUninstal
         )}
       </div>
       <div class="app-actions">
+        {app.update_available !== null && (
+          <button
+            type="button"
+            class="button button-update"
+            data-testid={`update-button-${app.id}`}
+            disabled={updating || busy !== null}
+            onClick={() => void startUpdate(nodeId, app)}
+          >
+            {updating ? "Updating…" : `Update to ${app.update_available}`}
+          </button>
+        )}
         {url && (
           <button
             type="button"
@@ -381,13 +452,124 @@ function AppRow({ app, nodeId, nodeAddress, stats, onChange, onError, onUninstal
           type="button"
           class="button button-quiet-danger"
           data-testid={`uninstall-button-${app.id}`}
-          disabled={busy !== null}
+          disabled={busy !== null || updating}
           onClick={onUninstall}
         >
           Uninstall
         </button>
       </div>
+      <p class="app-backup">
+        <span class="text-muted" data-testid={`last-backup-${app.id}`}>
+          {lastBackupText(app.last_backup, nowSecs.value)}
+        </span>
+        {warning && (
+          <span class="badge badge-warn" data-testid={`backup-overdue-${app.id}`}>
+            ⚠ {warning}
+          </span>
+        )}
+        <button
+          type="button"
+          class="button button-small"
+          data-testid={`backup-button-${app.id}`}
+          disabled={updating}
+          onClick={props.onBackup}
+        >
+          Back up now
+        </button>
+        <button
+          type="button"
+          class="button button-small button-quiet"
+          data-testid={`backups-button-${app.id}`}
+          onClick={props.onBackups}
+        >
+          Backups
+        </button>
+        <button
+          type="button"
+          class="button button-small button-quiet"
+          data-testid={`settings-button-${app.id}`}
+          onClick={props.onSettings}
+        >
+          Settings
+        </button>
+      </p>
+      {update && <UpdateStatus job={update} appName={app.name} />}
     </article>
+  );
+}
+
+/** An update under its app's row: progress, then what came of it. */
+function UpdateStatus({ job, appName }: { job: UpdateJob; appName: string }) {
+  const dismiss = () => dismissUpdate(job.nodeId, job.appId);
+  const rolledBack = job.error?.code === "update_rolled_back";
+  return (
+    <div class="app-row-extra">
+      {!rolledBack && (
+        <InstallProgressView
+          appId={job.appId}
+          progress={job.progress}
+          lastPhase={job.lastPhase}
+          failed={job.state === "failed"}
+          op="update"
+        />
+      )}
+      {job.error && rolledBack && (
+        <RollbackPanel
+          appId={job.appId}
+          appName={appName}
+          version={job.fromVersion}
+          message={job.error.message}
+          onDismiss={dismiss}
+        />
+      )}
+      {job.error && !rolledBack && (
+        <ErrorBanner error={job.error} context={`Updating ${appName}`} onDismiss={dismiss} />
+      )}
+      {job.state === "done" && job.result && (
+        <p class="update-done" data-testid={`update-done-${job.appId}`}>
+          <span class="text-ok">
+            ✓ Updated from {job.result.from_version} to {job.result.to_version}
+            {job.result.data_snapshot ? " (the data was copied aside first)" : ""}
+          </span>
+          <button type="button" class="button button-small button-quiet" onClick={dismiss}>
+            Dismiss
+          </button>
+        </p>
+      )}
+    </div>
+  );
+}
+
+interface RollbackProps {
+  appId: string;
+  appName: string;
+  /** The version that ran before the update and runs again. */
+  version: string;
+  /** The node's explanation: the container, its exit status, its last log lines. */
+  message: string;
+  onDismiss: () => void;
+}
+
+/** An update the node undid: the old version runs again, and the node's words say why, in full. */
+export function RollbackPanel({ appId, appName, version, message, onDismiss }: RollbackProps) {
+  return (
+    <div class="banner banner-warn rollback" role="alert" data-testid={`update-rollback-${appId}`}>
+      <div class="banner-body">
+        <strong class="banner-title">Update failed — rolled back to {version}, which is running</strong>
+        <pre class="banner-message rollback-message" data-testid={`update-rollback-message-${appId}`}>
+          {message}
+        </pre>
+        <p class="banner-advice">
+          {appName} {version} runs again with its data as it was before the update. The lines above come from the new
+          version; the update can be tried again once its catalog offers a fixed version.
+        </p>
+      </div>
+      <div class="banner-actions">
+        <button type="button" class="button button-quiet" onClick={onDismiss}>
+          Dismiss
+        </button>
+      </div>
+    </div>
   );
 }
 
@@ -420,80 +602,75 @@ function UninstallDialog({ nodeId, app, onClose, onRemoved }: UninstallProps) {
   };
 
   return (
-    <Dialog title={`Uninstall ${app.name}?`} onClose={onClose} testId="uninstall-dialog" dismissable={!busy}>
-      {error && <ErrorBanner error={error} />}
-      {result ? (
-        <div data-testid="uninstall-done">
-          <p>
-            <strong>{app.name}</strong> was removed
-            {result.kept_data ? "; its data was kept for a later install" : ", with its data"}.
-          </p>
-          {result.removed.length > 0 && (
-            <details>
-              <summary>What was removed ({result.removed.length})</summary>
-              <ul class="removed-list">
-                {result.removed.map((r) => (
-                  <li key={r}>{r}</li>
-                ))}
-              </ul>
-            </details>
-          )}
-          <div class="form-actions">
-            <button
-              type="button"
-              class="button button-primary"
-              autoFocus
-              data-testid="uninstall-close-button"
-              onClick={onClose}
-            >
-              Close
-            </button>
-          </div>
-        </div>
-      ) : (
-        <>
-          <p>This stops the app and removes its containers, units and secrets from the node.</p>
-          <label class="checkbox">
-            <input
-              type="checkbox"
-              data-testid="keep-data-checkbox"
-              checked={keepData}
-              disabled={busy}
-              onChange={(e) => setKeepData(e.currentTarget.checked)}
-            />
-            <span>Keep its data (volumes and data folders), so a later install picks up where it left off</span>
-          </label>
-          {!keepData && <p class="text-danger small">Without this, the app's data is deleted for good.</p>}
-          {busy && (
-            <div class="uninstall-progress">
-              <progress
-                class="progress"
-                max={100}
-                value={progress ? Math.round(progressFraction(progress) * 100) : 0}
-                data-testid="uninstall-progress"
-              />
-              <span data-testid="uninstall-phase">
-                {progress ? `${phaseLabel(progress.phase)} — ${progress.message}` : "Waiting for the node…"}
-              </span>
+    <ConfirmDialog
+      title={`Uninstall ${app.name}?`}
+      testId="uninstall-dialog"
+      onClose={onClose}
+      onConfirm={() => void run()}
+      confirmLabel={keepData ? "Uninstall, keep data" : "Uninstall and delete data"}
+      busyLabel="Uninstalling…"
+      confirmTestId="confirm-uninstall-button"
+      busy={busy}
+      error={error}
+      danger
+      done={
+        result && (
+          <div data-testid="uninstall-done">
+            <p>
+              <strong>{app.name}</strong> was removed
+              {result.kept_data ? "; its data was kept for a later install" : ", with its data"}.
+            </p>
+            {result.removed.length > 0 && (
+              <details>
+                <summary>What was removed ({result.removed.length})</summary>
+                <ul class="removed-list">
+                  {result.removed.map((r) => (
+                    <li key={r}>{r}</li>
+                  ))}
+                </ul>
+              </details>
+            )}
+            <div class="form-actions">
+              <button
+                type="button"
+                class="button button-primary"
+                autoFocus
+                data-testid="uninstall-close-button"
+                onClick={onClose}
+              >
+                Close
+              </button>
             </div>
-          )}
-          <div class="form-actions">
-            <button type="button" class="button button-quiet" autoFocus onClick={onClose} disabled={busy}>
-              Cancel
-            </button>
-            <button
-              type="button"
-              class="button button-danger"
-              data-testid="confirm-uninstall-button"
-              disabled={busy}
-              onClick={() => void run()}
-            >
-              {busy ? "Uninstalling…" : keepData ? "Uninstall, keep data" : "Uninstall and delete data"}
-            </button>
           </div>
-        </>
+        )
+      }
+    >
+      <p>This stops the app and removes its containers, units and secrets from the node.</p>
+      <label class="checkbox">
+        <input
+          type="checkbox"
+          data-testid="keep-data-checkbox"
+          checked={keepData}
+          disabled={busy}
+          onChange={(e) => setKeepData(e.currentTarget.checked)}
+        />
+        <span>Keep its data (volumes and data folders), so a later install picks up where it left off</span>
+      </label>
+      {!keepData && <p class="text-danger small">Without this, the app's data is deleted for good.</p>}
+      {busy && (
+        <div class="uninstall-progress">
+          <progress
+            class="progress"
+            max={100}
+            value={progress ? Math.round(progressFraction(progress) * 100) : 0}
+            data-testid="uninstall-progress"
+          />
+          <span data-testid="uninstall-phase">
+            {progress ? `${phaseLabel(progress.phase)} — ${progress.message}` : "Waiting for the node…"}
+          </span>
+        </div>
       )}
-    </Dialog>
+    </ConfirmDialog>
   );
 }
 

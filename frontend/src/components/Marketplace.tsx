@@ -1,4 +1,4 @@
-//! A node's catalog: search, category chips, app cards with icons, install with progress.
+//! A node's catalog: search, category chips, app cards with icons, install with progress, update badges.
 
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 
@@ -218,6 +218,15 @@ function AppCard({ nodeId, app, official }: { nodeId: string; app: CatalogApp; o
         {installed && (
           <span class="badge badge-ok" data-testid={`installed-badge-${app.id}`}>
             ✓ Installed{app.installed ? ` ${app.installed}` : ""}
+          </span>
+        )}
+        {installed && app.update_available && (
+          <span
+            class="badge badge-update"
+            data-testid={`update-available-badge-${app.id}`}
+            title={`This catalog offers ${app.version}: update it from the dashboard`}
+          >
+            Update available
           </span>
         )}
         {app.dependencies.length > 0 && <span class="badge">Needs {app.dependencies.join(", ")}</span>}

@@ -9,7 +9,7 @@ import type { ProbeResult } from "../bindings/ProbeResult";
 import { type AppError, toAppError } from "../errors";
 import { fingerprintsMatch, normalizeFingerprint } from "../format";
 import { dialog, findNode, forgetNode, openNode, refreshNode, upsertNode } from "../store";
-import { Dialog, ErrorBanner, FingerprintView } from "./common";
+import { ConfirmDialog, Dialog, ErrorBanner, FingerprintView } from "./common";
 
 type AddStep = { step: "address" } | { step: "confirm"; probe: ProbeResult } | { step: "login"; node: NodeEntry };
 
@@ -304,27 +304,23 @@ export function RemoveNodeDialog({ nodeId, onClose }: { nodeId: string; onClose:
     }
   };
   return (
-    <Dialog title={`Remove ${state.node.name}?`} onClose={onClose} testId="remove-node-dialog" dismissable={!busy}>
-      {error && <ErrorBanner error={error} />}
+    <ConfirmDialog
+      title={`Remove ${state.node.name}?`}
+      testId="remove-node-dialog"
+      onClose={onClose}
+      onConfirm={() => void remove()}
+      confirmLabel="Remove node"
+      busyLabel="Removing…"
+      confirmTestId="confirm-remove-node-button"
+      busy={busy}
+      error={error}
+      danger
+    >
       <p>
         This app forgets <strong>{state.node.address}</strong>, its pinned fingerprint and your session on it. The node
         itself and its apps keep running; you can add it again later.
       </p>
-      <div class="form-actions">
-        <button type="button" class="button button-quiet" autoFocus onClick={onClose} disabled={busy}>
-          Cancel
-        </button>
-        <button
-          type="button"
-          class="button button-danger"
-          data-testid="confirm-remove-node-button"
-          disabled={busy}
-          onClick={() => void remove()}
-        >
-          {busy ? "Removing…" : "Remove node"}
-        </button>
-      </div>
-    </Dialog>
+    </ConfirmDialog>
   );
 }
 

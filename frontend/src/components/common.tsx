@@ -1,4 +1,4 @@
-//! Small shared pieces: modal dialog, error banner, fingerprint views, bars.
+//! Small shared pieces: modal dialog, confirm dialog, error banner, fingerprint views, bars.
 
 import type { ComponentChildren } from "preact";
 import { useEffect, useRef } from "preact/hooks";
@@ -27,6 +27,8 @@ export function Dialog({ title, onClose, children, testId, wide, dismissable = t
     if (!d) return;
     if (typeof d.showModal === "function" && !d.open) d.showModal();
     else d.setAttribute("open", "");
+    // Start on the field or button marked for it, wherever the browser put the focus.
+    if (!d.contains(document.activeElement)) d.querySelector<HTMLElement>("[autofocus]")?.focus();
     return () => {
       if (d.open && typeof d.close === "function") d.close();
     };
@@ -57,6 +59,120 @@ export function Dialog({ title, onClose, children, testId, wide, dismissable = t
       </header>
       <div class="dialog-body">{children}</div>
     </dialog>
+  );
+}
+
+interface ConfirmDialogProps {
+  title: string;
+  testId: string;
+  onClose: () => void;
+  onConfirm: () => void;
+  /** The confirm button's words ("Remove node"), and while busy ("Removing…"). */
+  confirmLabel: string;
+  busyLabel?: string;
+  confirmTestId: string;
+  /** While the action runs: buttons disabled, Escape ignored. */
+  busy: boolean;
+  /** The confirm button is red: the action deletes something. */
+  danger?: boolean;
+  /** The form is not filled in right yet. */
+  confirmDisabled?: boolean;
+  error?: AppError | null;
+  /** Start on Cancel (the safe choice) rather than on a field of the form. */
+  focusCancel?: boolean;
+  wide?: boolean;
+  /** What to ask or fill in, and the progress while it runs. */
+  children: ComponentChildren;
+  /** Shown instead of the question once the action is done (with its own Close). */
+  done?: ComponentChildren;
+}
+
+/**
+ * A question in a modal with Cancel and a confirm button: the one shape of
+ * every "are you sure" and "enter the passphrase" dialog. It is a form, so
+ * Enter in a field confirms (never while busy or not filled in right).
+ */
+export function ConfirmDialog(props: ConfirmDialogProps) {
+  const { busy, confirmDisabled, onConfirm, focusCancel = true } = props;
+  const isDone = props.done !== undefined && props.done !== null && props.done !== false;
+  // The form (and the button that had the focus) is gone: focus the result's own button.
+  const doneRef = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (isDone) doneRef.current?.querySelector<HTMLElement>("[autofocus]")?.focus();
+  }, [isDone]);
+  return (
+    <Dialog title={props.title} onClose={props.onClose} testId={props.testId} dismissable={!busy} wide={props.wide}>
+      {props.error && <ErrorBanner error={props.error} />}
+      {isDone ? (
+        <div ref={doneRef}>{props.done}</div>
+      ) : (
+        <form
+          class="form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (!busy && !confirmDisabled) onConfirm();
+          }}
+        >
+          {props.children}
+          <div class="form-actions">
+            <button
+              type="button"
+              class="button button-quiet"
+              autoFocus={focusCancel}
+              onClick={props.onClose}
+              disabled={busy}
+            >
+              Cancel
+            </button>
+            <button
+              type="submit"
+              class={props.danger ? "button button-danger" : "button button-primary"}
+              data-testid={props.confirmTestId}
+              disabled={busy || confirmDisabled}
+            >
+              {busy ? (props.busyLabel ?? props.confirmLabel) : props.confirmLabel}
+            </button>
+          </div>
+        </form>
+      )}
+    </Dialog>
+  );
+}
+
+/** A password field for a passphrase: never autocompleted, never spell-checked. */
+export function PassphraseInput({
+  label,
+  value,
+  onInput,
+  testId,
+  autoFocus,
+  disabled,
+  describedBy,
+}: {
+  label: string;
+  value: string;
+  onInput: (v: string) => void;
+  testId: string;
+  autoFocus?: boolean;
+  disabled?: boolean;
+  describedBy?: string;
+}) {
+  return (
+    <label class="field">
+      <span>{label}</span>
+      <input
+        class="input"
+        type="password"
+        autoComplete="new-password"
+        spellcheck={false}
+        autoFocus={autoFocus}
+        disabled={disabled}
+        aria-describedby={describedBy}
+        data-testid={testId}
+        value={value}
+        onInput={(e) => onInput(e.currentTarget.value)}
+      />
+    </label>
   );
 }
 
