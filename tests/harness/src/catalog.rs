@@ -79,7 +79,12 @@ impl TestCatalog {
                 category: "developer".into(),
                 icon: None,
                 icon_sha256: None,
-                version: "1".into(),
+                version: yaml
+                    .lines()
+                    .find_map(|l| l.strip_prefix("version: "))
+                    .unwrap_or("1")
+                    .trim()
+                    .to_owned(),
                 manifest,
                 manifest_sha256: String::new(),
                 upstream: Vec::new(),

@@ -424,6 +424,26 @@ pub fn build_image(out: &Path, name: &str) -> Result<BuiltImage, FixtureError> {
     write_image(out, name, spec)
 }
 
+/// Builds image `name` again as version `tag`: the same files, with
+/// `FIXTURE_VERSION=<tag>` in its environment, so that its digest differs —
+/// a new version to update to. Written to `out/<name>-<tag>/`.
+pub fn build_version(out: &Path, name: &str, tag: &str) -> Result<BuiltImage, FixtureError> {
+    let (entries, mut config) = match name {
+        "hello-web" => hello_web(Path::new(BUSYBOX))?,
+        _ if IMAGES.contains(&name) => image_spec(name, &FixtureInputs::locate()?)?,
+        _ => return Err(unknown_image(name)),
+    };
+    config.env.push(format!("FIXTURE_VERSION={tag}"));
+    let oci_dir = out.join(format!("{name}-{tag}"));
+    let digest = oci::write_layout(&oci_dir, tag, &entries, &config)?;
+    Ok(BuiltImage {
+        name: name.to_owned(),
+        tag: tag.to_owned(),
+        digest,
+        oci_dir,
+    })
+}
+
 /// [`FixtureInputs::locate`] then [`build_images`].
 pub fn build_all(out: &Path) -> Result<Vec<BuiltImage>, FixtureError> {
     build_images(out, &FixtureInputs::locate()?)

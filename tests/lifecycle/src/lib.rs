@@ -164,6 +164,92 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Publishes fixture app `app` as version `version`: its image built
+    /// again as that version (another digest, see
+    /// [`fixtures::build_version`]) and pushed to the registry, its manifest
+    /// with the new version and image, then changed by `edit` (to break
+    /// it, say), signed into the fixture catalog and copied to the node.
+    pub fn publish_version(
+        &self,
+        app: &str,
+        image: &str,
+        version: &str,
+        edit: impl FnOnce(String) -> Result<String>,
+    ) -> Result<BuiltImage> {
+        let built = fixtures::build_version(&self.net.dir().join("images"), image, version)?;
+        self.registry.push_oci(
+            &built.oci_dir,
+            &built.tag,
+            &format!("{}/{image}", fixtures::NAMESPACE),
+        )?;
+        let base = fixtures::load_manifest(app, &self.images, REGISTRY)?;
+        let old = self
+            .images
+            .iter()
+            .find(|i| i.name == image)
+            .with_context(|| format!("no image {image}"))?
+            .reference(REGISTRY);
+        ensure!(base.yaml.contains(&old), "{app} does not run {image}");
+        let yaml = base
+            .yaml
+            .replace(
+                &format!("version: {}", base.manifest.version),
+                &format!("version: {version}"),
+            )
+            .replace(&old, &built.reference(REGISTRY));
+        self.publish(&[(app, &edit(yaml)?)])?;
+        Ok(built)
+    }
+}
+
+/// Another node in the lab's network, with the daemon from the `.deb` and
+/// the same password, for what needs two nodes (a backup restored on
+/// another node). It has no catalog: a restore brings its own manifest.
+#[derive(Debug)]
+pub struct Peer {
+    node: Mutex<NspawnNode>,
+    pub fingerprint: [u8; 32],
+}
+
+impl Lab {
+    /// Boots node number `index` (2, 3, …) in the lab's network and pairs
+    /// with it as with the first.
+    pub fn boot_peer(&self, index: usize) -> Result<Peer> {
+        let node = NspawnNode::boot_new(&self.net, rootfs()?, index)?;
+        install_deb(&node)?;
+        set_node_password(&node, PASSWORD)?;
+        let printed = pairing_fingerprint(&node)?;
+        let address = node.port(API_PORT).to_string();
+        let presented = self
+            .net
+            .enter(|| runtime().block_on(archipelago_client::fetch_fingerprint(&address)))??;
+        ensure!(
+            printed == presented,
+            "`archipelagod pairing` printed another fingerprint than node {index} presents"
+        );
+        Ok(Peer {
+            node: Mutex::new(node),
+            fingerprint: presented,
+        })
+    }
+}
+
+impl Peer {
+    /// The node (a short-lived guard: never hold it across an await).
+    pub fn node(&self) -> MutexGuard<'_, NspawnNode> {
+        self.node.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A client logged in to the peer (call it inside [`Lab::block_on`]).
+    pub async fn client(&self) -> Result<Client> {
+        let address = self.node().port(API_PORT).to_string();
+        let client = Client::new(&address, self.fingerprint)?;
+        client.login(PASSWORD).await?;
+        Ok(client)
+    }
+}
+
 /// A current-thread runtime for one thread inside the namespace.
 pub fn runtime() -> tokio::runtime::Runtime {
     match tokio::runtime::Builder::new_current_thread()

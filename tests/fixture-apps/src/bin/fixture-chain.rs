@@ -15,6 +15,9 @@
 //!   bcrypt hash is in the rpcauth file, answers `{"height": N}`; wrong or
 //!   missing credentials get 401, an unreadable hash file 500.
 //! - `health` exits 0 iff `GET http://127.0.0.1:PORT/health` answers 200.
+//! - With `FIXTURE_VERSION` set (the images built as other versions set
+//!   it), it leaves `DATA/ran-<version>` at start, so a test can tell which
+//!   versions touched the data (an update rolled back must leave no trace).
 
 use fixture_apps::args::{Args, usage_error};
 use fixture_apps::auth::{Authenticator, Verdict};
@@ -153,6 +156,12 @@ fn run(args: &Args, port: u16) -> ExitCode {
         chain.height.load(Ordering::SeqCst)
     );
     chain.persist();
+    if let Ok(version) = std::env::var("FIXTURE_VERSION") {
+        let mark = data.join(format!("ran-{version}"));
+        if let Err(e) = std::fs::write(&mark, b"") {
+            eprintln!("{PROGRAM}: cannot write {}: {e}", mark.display());
+        }
+    }
     let miner = Arc::clone(&chain);
     std::thread::spawn(move || {
         loop {
