@@ -52,7 +52,7 @@ const WAIT: Duration = Duration::from_secs(30);
 const INSTALL: Duration = Duration::from_secs(120);
 
 /// The screenshots the README uses, in the journey's order.
-const SHOTS: [&str; 10] = [
+const SHOTS: [&str; 12] = [
     "01-nodes-empty",
     "02-pairing-fingerprint",
     "03-login",
@@ -63,6 +63,8 @@ const SHOTS: [&str; 10] = [
     "08-logs",
     "09-uninstall-dialog",
     "10-fingerprint-mismatch",
+    "11-update-available",
+    "12-update-rolled-back",
 ];
 
 /// `$ARCHIPELAGO_ARTIFACTS/<name>`, else under the target folder.
@@ -131,7 +133,7 @@ fn a_user_pairs_installs_manages_and_uninstalls_hello_web_in_the_desktop_app() {
     }
     nothing_left().unwrap();
     eprintln!(
-        "figure: the desktop journey (lab, pairing, install, stop, start, logs, uninstall, mismatch) took {:.1?}",
+        "figure: the desktop journey (lab, pairing, install, stop, start, logs, failed update rolled back, uninstall, mismatch) took {:.1?}",
         started.elapsed()
     );
 }
@@ -147,6 +149,7 @@ async fn journey(lab: &Lab, config: &Path, artifacts: &Path) -> anyhow::Result<(
     let node_id = pair(&app, lab, config).await?;
     install(&app).await?;
     dashboard(&app, lab, &node_id).await?;
+    update_rolled_back(&app, lab, &node_id).await?;
     uninstall(&app, lab).await?;
     mismatch(&app, lab, config, &node_id).await?;
     app.stop().await
@@ -310,6 +313,42 @@ async fn dashboard(app: &DesktopApp, lab: &Lab, node_id: &str) -> anyhow::Result
     eprintln!("journey: the logs view shows:\n{}", lines.join("\n"));
     app.screenshot(SHOTS[7]).await?;
     d.click(&d.testid("logs-close-button", WAIT).await?).await?;
+    Ok(())
+}
+
+/// The catalog offers hello-web 1.1.0, which never gets healthy: the
+/// dashboard shows the update, and after the update the node's rollback
+/// message with 1.0.0 healthy again.
+async fn update_rolled_back(app: &DesktopApp, lab: &Lab, node_id: &str) -> anyhow::Result<()> {
+    let d = &app.driver;
+    lab.publish_version("hello-web", "hello-web", "1.1.0", |yaml| {
+        let health = r#"["wget", "-q", "-O-", "http://127.0.0.1:8080/"]"#;
+        anyhow::ensure!(yaml.contains(health), "hello-web's health check changed");
+        Ok(yaml
+            .replace(health, r#"["wget", "-q", "-O-", "http://127.0.0.1:9/"]"#)
+            .replace("    health:\n", "    start_timeout: 30s\n    health:\n"))
+    })?;
+    // Back to the dashboard, which reads the node again.
+    d.click(&d.testid("nav-nodes", WAIT).await?).await?;
+    d.click(&d.testid(&format!("open-node-{node_id}"), WAIT).await?)
+        .await?;
+    d.click(&d.testid("dashboard-tab", WAIT).await?).await?;
+    let badge = d.testid("update-badge-hello-web", WAIT).await?;
+    let offered = d.text(&badge).await?;
+    assert!(offered.contains("1.1.0"), "{offered}");
+    app.screenshot(SHOTS[10]).await?;
+    d.click(&d.testid("update-button-hello-web", WAIT).await?)
+        .await?;
+    let message = d
+        .testid("update-rollback-message-hello-web", INSTALL)
+        .await?;
+    let text = d.text(&message).await?;
+    assert!(
+        text.contains("Rolled back") && text.contains("hello-web_web"),
+        "{text}"
+    );
+    wait_attr(d, "app-row-hello-web", "data-health", "healthy").await?;
+    app.screenshot(SHOTS[11]).await?;
     Ok(())
 }
 
