@@ -8,7 +8,8 @@
 
 use crate::manifest::Protocol;
 use crate::podman::{
-    ContainerInfo, ContainerStats, LogLine, PodmanApi, PodmanError, PortBinding, PullEvent,
+    ContainerInfo, ContainerStats, ExecOutcome, LogLine, PodmanApi, PodmanError, PortBinding,
+    PullEvent,
 };
 use crate::systemd::{MainExit, SystemdError, SystemdManager};
 use archipelago_api::{ActiveState, UnitState};
@@ -33,6 +34,8 @@ pub enum Call {
     RemoveNetwork(String),
     CreateVolume(String),
     RemoveImage(String),
+    /// A command run in a container.
+    Exec(String, Vec<String>),
 }
 
 impl Call {
@@ -73,6 +76,8 @@ struct Inner {
     fail_images: BTreeSet<String>,
     /// Files a container of an image writes when it starts.
     start_writes: BTreeMap<String, Vec<(PathBuf, Vec<u8>)>>,
+    /// How commands run in a container end (exit 0, no output, by default).
+    execs: BTreeMap<String, ExecOutcome>,
     calls: Vec<Call>,
 }
 
@@ -160,6 +165,11 @@ impl FakeNode {
     /// Stopping this unit will fail from now on.
     pub fn fail_on_stop(&self, unit: &str) {
         self.lock().fail_stop.insert(unit.to_owned());
+    }
+
+    /// Commands run in `container` end this way.
+    pub fn set_exec(&self, container: &str, outcome: ExecOutcome) {
+        self.lock().execs.insert(container.to_owned(), outcome);
     }
 
     /// Containers of `image` fail to start (a new version that is broken).
@@ -520,6 +530,18 @@ impl PodmanApi for FakeNode {
         g.calls.push(Call::CreateVolume(name.to_owned()));
         g.volumes.insert(name.to_owned(), dir.clone());
         Ok(dir)
+    }
+
+    async fn exec(&self, container: &str, cmd: &[String]) -> Result<ExecOutcome, PodmanError> {
+        let mut g = self.lock();
+        g.calls.push(Call::Exec(container.to_owned(), cmd.to_vec()));
+        if !g.containers.contains_key(container) {
+            return Err(PodmanError::NotFound(format!("container {container}")));
+        }
+        Ok(g.execs.get(container).cloned().unwrap_or(ExecOutcome {
+            exit_code: 0,
+            output: Vec::new(),
+        }))
     }
 
     async fn remove_image(&self, reference: &str) -> Result<bool, PodmanError> {

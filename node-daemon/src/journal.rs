@@ -44,12 +44,34 @@ impl Journal for UserJournal {
             // podman's journald driver tags the container's own output.
             let lines = journalctl(&format!("CONTAINER_NAME={container}"), since, n, unit).await;
             if lines.is_empty() {
-                journalctl(&format!("--unit={unit}"), since, n, unit).await
+                // The unit's own lines, without podman's event records
+                // (`<time> +0000 UTC m=+0.1 container create …`), which
+                // say nothing a person can act on.
+                let mut own: Vec<String> =
+                    journalctl(&format!("--unit={unit}"), since, n * 4, unit)
+                        .await
+                        .into_iter()
+                        .filter(|l| !is_podman_event(l))
+                        .collect();
+                let cut = own.len().saturating_sub(n);
+                own.drain(..cut);
+                own
             } else {
                 lines
             }
         })
     }
+}
+
+/// A podman event record as podman logs it to the unit's journal:
+/// `2026-11-27 22:13:01.58 +0000 UTC m=+0.35 container remove 3b48…`, or
+/// the container id alone that follows a removal.
+fn is_podman_event(line: &str) -> bool {
+    let line = line.trim();
+    let event =
+        line.contains(" UTC m=+") && line.as_bytes().first().is_some_and(u8::is_ascii_digit);
+    let bare_id = line.len() == 64 && line.bytes().all(|b| b.is_ascii_hexdigit());
+    event || bare_id
 }
 
 /// `journalctl --user <filter>`: the last `n` lines, oldest first.
@@ -96,5 +118,22 @@ impl Journal for NoJournal {
         _n: usize,
     ) -> Pin<Box<dyn Future<Output = Vec<String>> + Send + 'a>> {
         Box::pin(async { Vec::new() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn podman_event_records_are_told_from_the_units_lines() {
+        assert!(is_podman_event(
+            "2026-11-27 22:13:01.58223835 +0000 UTC m=+0.355539277 container remove 3b48 (image=x)"
+        ));
+        assert!(is_podman_event(&"3b".repeat(32)));
+        assert!(!is_podman_event(
+            "Stopped hello-web_web.service - Hello Web: web."
+        ));
+        assert!(!is_podman_event("fixture-chain: RPC on 0.0.0.0:18443"));
     }
 }

@@ -159,6 +159,21 @@ pub trait PodmanApi: Send + Sync {
         &self,
         reference: &str,
     ) -> impl Future<Output = Result<bool, PodmanError>> + Send;
+    /// Runs `cmd` in a running container and waits for it to end: its exit
+    /// code and what it printed.
+    fn exec(
+        &self,
+        container: &str,
+        cmd: &[String],
+    ) -> impl Future<Output = Result<ExecOutcome, PodmanError>> + Send;
+}
+
+/// How a command run in a container ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutcome {
+    pub exit_code: i32,
+    /// Its stdout and stderr, line by line.
+    pub output: Vec<LogLine>,
 }
 
 /// One client shared by several owners.
@@ -232,5 +247,12 @@ impl<T: PodmanApi> PodmanApi for std::sync::Arc<T> {
         reference: &str,
     ) -> impl Future<Output = Result<bool, PodmanError>> + Send {
         (**self).remove_image(reference)
+    }
+    fn exec(
+        &self,
+        container: &str,
+        cmd: &[String],
+    ) -> impl Future<Output = Result<ExecOutcome, PodmanError>> + Send {
+        (**self).exec(container, cmd)
     }
 }

@@ -25,7 +25,7 @@
 //!   [`ContainerInfo::ports`]: manifests cannot ask for them.
 
 use crate::manifest::Protocol;
-use crate::podman::{ContainerInfo, PodmanApi, PodmanError, PortBinding};
+use crate::podman::{ContainerInfo, ExecOutcome, PodmanApi, PodmanError, PortBinding};
 pub use crate::podman::{ContainerStats, LogLine, LogStream, PullEvent};
 use crate::quadlet::{LABEL_APP, LABEL_CONFIG, LABEL_MANAGED};
 use http_body_util::{BodyExt as _, Full};
@@ -333,6 +333,56 @@ impl PodmanApi for PodmanRest {
         }
     }
 
+    async fn exec(&self, container: &str, cmd: &[String]) -> Result<ExecOutcome, PodmanError> {
+        let what = format!("exec in container {container}");
+        let body = serde_json::json!({
+            "Cmd": cmd,
+            "AttachStdout": true,
+            "AttachStderr": true,
+        });
+        let path = format!("/containers/{}/exec", encode(container));
+        let response = self
+            .send_body(Method::POST, &path, body.to_string())
+            .await?;
+        if !matches!(response.status(), StatusCode::OK | StatusCode::CREATED) {
+            return Err(error_of(response, &what).await);
+        }
+        let created: CreatedExec = json_of(response, &what).await?;
+        let start = format!("/exec/{}/start", encode(&created.id));
+        let response = self
+            .send_body(
+                Method::POST,
+                &start,
+                serde_json::json!({"Detach": false, "Tty": false}).to_string(),
+            )
+            .await?;
+        if response.status() != StatusCode::OK {
+            return Err(error_of(response, &what).await);
+        }
+        // The output is framed as a container's logs are; it ends when the
+        // command does.
+        let mut demux = Demux::default();
+        let mut output = Vec::new();
+        let mut stream = response.into_body();
+        while let Some(frame) = stream.frame().await {
+            let frame = frame.map_err(|e| io_error(&what, &e))?;
+            if let Some(data) = frame.data_ref() {
+                output.extend(demux.push(data).map_err(|e| log_error(&what, &e))?);
+            }
+        }
+        output.extend(demux.finish().map_err(|e| log_error(&what, &e))?);
+        let inspect = format!("/exec/{}/json", encode(&created.id));
+        let response = self.send(Method::GET, &inspect).await?;
+        if response.status() != StatusCode::OK {
+            return Err(error_of(response, &what).await);
+        }
+        let done: InspectedExec = json_of(response, &what).await?;
+        Ok(ExecOutcome {
+            exit_code: done.exit_code,
+            output,
+        })
+    }
+
     async fn remove_image(&self, reference: &str) -> Result<bool, PodmanError> {
         let what = format!("image {reference}");
         let path = format!("/images/{}", encode(reference));
@@ -350,6 +400,20 @@ impl PodmanApi for PodmanRest {
             _ => Err(error_of(response, &what).await),
         }
     }
+}
+
+/// podman's answer to creating an exec session.
+#[derive(Deserialize)]
+struct CreatedExec {
+    #[serde(rename = "Id")]
+    id: String,
+}
+
+/// What podman says about a finished exec session.
+#[derive(Deserialize)]
+struct InspectedExec {
+    #[serde(rename = "ExitCode")]
+    exit_code: i32,
 }
 
 /// What podman says about a volume (the part we read).

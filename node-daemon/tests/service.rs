@@ -1023,3 +1023,59 @@ async fn settings_are_checked_and_kept() {
     }
     assert_eq!(n.service.state().unwrap().apps["hello"].settings, good);
 }
+
+#[tokio::test]
+async fn an_app_with_a_pre_backup_command_is_backed_up_while_it_runs() {
+    use archipelagod::podman::ExecOutcome;
+    let n = Node::new();
+    let dumping = format!(
+        "{}backup:\n  container: node\n  pre: [\"dump\", \"--to\", \"/conf/dump.sql\"]\n",
+        chain()
+    );
+    n.publish(&[("chain", dumping)]);
+    n.service.install("chain", None).await.unwrap();
+    let params = archipelago_api::methods::BackupParams {
+        id: "chain".into(),
+        passphrase: Some("correct horse battery".into()),
+        recipient: None,
+        target: None,
+    };
+    n.fake.clear_calls();
+    n.service.backup(&params, None).await.unwrap();
+    let calls = n.fake.calls();
+    assert!(calls.contains(&Call::Exec(
+        "chain_node".into(),
+        vec!["dump".into(), "--to".into(), "/conf/dump.sql".into()]
+    )));
+    assert!(
+        !calls
+            .iter()
+            .any(|c| matches!(c, Call::Stop(_) | Call::Restart(_))),
+        "the app was stopped: {calls:?}"
+    );
+
+    // A command that fails: no backup, the app untouched.
+    n.fake.set_exec(
+        "chain_node",
+        ExecOutcome {
+            exit_code: 3,
+            output: vec![archipelagod::podman::LogLine {
+                stream: archipelagod::podman::LogStream::Stderr,
+                text: "dump: database locked".into(),
+            }],
+        },
+    );
+    let before = n.service.backups(None).unwrap().len();
+    let e = n.service.backup(&params, None).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::BackupFailed);
+    assert!(
+        e.message.contains("exited with 3") && e.message.contains("database locked"),
+        "{}",
+        e.message
+    );
+    assert_eq!(n.service.backups(None).unwrap().len(), before);
+    assert_eq!(
+        n.service.status("chain").await.unwrap().health,
+        Health::Healthy
+    );
+}

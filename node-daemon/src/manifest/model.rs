@@ -49,6 +49,22 @@ pub struct Manifest {
     /// Where a person opens the app.
     #[serde(default)]
     pub ui: Option<Ui>,
+    /// How to back the app up while it runs. Without it, a backup stops
+    /// the app for the copy and starts it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupHook>,
+}
+
+/// A command that makes the app's data consistent on disk while it runs (a
+/// database dump into its data folder, say); the copy starts once it
+/// exits 0, with the app running.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupHook {
+    /// The container the command runs in.
+    pub container: String,
+    /// The command and its arguments.
+    pub pre: Vec<String>,
 }
 
 /// Marketplace category.

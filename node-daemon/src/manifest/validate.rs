@@ -347,6 +347,29 @@ impl Validator {
         self.depends_on_cycles(m);
         self.exports(m, &secret_kinds);
         self.ui(m);
+        self.backup(m);
+    }
+
+    /// The pre-backup command runs in one of the app's containers.
+    fn backup(&mut self, m: &Manifest) {
+        let Some(b) = &m.backup else {
+            return;
+        };
+        if !m.containers.iter().any(|c| c.name == b.container) {
+            self.push(
+                "backup.container",
+                format!("no container named `{}` in this app", b.container),
+            );
+        }
+        if b.pre.is_empty() || b.pre.iter().any(String::is_empty) {
+            self.push(
+                "backup.pre",
+                "give the command and its arguments, none of them empty",
+            );
+        }
+        for (i, arg) in b.pre.iter().enumerate() {
+            self.text(&format!("backup.pre[{i}]"), arg);
+        }
     }
 
     /// id, name, version, description, icon.

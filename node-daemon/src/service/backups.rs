@@ -165,20 +165,17 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
             .apps()
             .get(id)
             .is_some_and(|d| d.effective_run == RunState::Running);
+        // An app that says how to make its data consistent runs on;
+        // any other is stopped for the copy.
+        let stop = running && manifest.backup.is_none();
         let result = {
-            let held = self.ctx.hold_passes().await;
-            if running {
-                progress.send(
-                    Phase::Stopping,
-                    format!("stopping {id} for a consistent copy"),
-                );
-                if let Err(why) = self.stop_units(id, &manifest).await {
-                    drop(held);
+            let held = match self.quiesce(id, &manifest, running, stop, progress).await {
+                Ok(held) => held,
+                Err(why) => {
                     let _ = std::fs::remove_dir_all(&meta_dir);
-                    let _ = self.pass_for(id).await;
                     return Err(err(ErrorCode::BackupFailed, format!("{context}: {why}")));
                 }
-            }
+            };
             let mut entries = vec![meta_entry];
             entries.extend(self.data_entries(id, &manifest, false).await?);
             let total: u64 = entries
@@ -191,13 +188,16 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                 Lock::Recipient(r) => Lock::Recipient(r.clone()),
             };
             let dest_copy = dest.clone();
-            self.copy_with_progress(progress, Phase::Archiving, total, "archiving", move |cb| {
-                backup::write_backup(&*tool, &entries, &lock_copy, &dest_copy, cb)
-            })
-            .await?
+            let copied = self
+                .copy_with_progress(progress, Phase::Archiving, total, "archiving", move |cb| {
+                    backup::write_backup(&*tool, &entries, &lock_copy, &dest_copy, cb)
+                })
+                .await?;
+            drop(held);
+            copied
         };
         let _ = std::fs::remove_dir_all(&meta_dir);
-        let restarted = if running {
+        let restarted = if stop {
             progress.send(Phase::Starting, format!("starting {id} again"));
             match self.pass_for(id).await {
                 Ok(()) => self.wait_healthy(id, &manifest).await,
@@ -236,6 +236,62 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
             path: dest.display().to_string(),
             sha256,
         })
+    }
+
+    /// Makes the app's data consistent for a copy: runs its pre-backup
+    /// command while it runs, or (`stop`) holds passes off and stops it;
+    /// the guard to keep while copying. On failure the app runs as before.
+    async fn quiesce(
+        &self,
+        id: &str,
+        manifest: &crate::manifest::Manifest,
+        running: bool,
+        stop: bool,
+        progress: &Progress<'_>,
+    ) -> Result<Option<tokio::sync::MutexGuard<'_, ()>>, String> {
+        if let (true, Some(hook)) = (running, &manifest.backup) {
+            progress.send(
+                Phase::Archiving,
+                format!("running the pre-backup command in {}", hook.container),
+            );
+            let container = crate::quadlet::container_name(id, &hook.container);
+            let done = self
+                .ctx
+                .podman
+                .exec(&container, &hook.pre)
+                .await
+                .map_err(|e| format!("the pre-backup command could not run: {e}"))?;
+            if done.exit_code != 0 {
+                let tail: Vec<String> = done
+                    .output
+                    .iter()
+                    .rev()
+                    .take(10)
+                    .rev()
+                    .map(|l| format!("  | {}", l.text))
+                    .collect();
+                return Err(format!(
+                    "the pre-backup command `{}` in {container} exited with {}:\n{}\nNothing was archived; {id} runs as before",
+                    hook.pre.join(" "),
+                    done.exit_code,
+                    tail.join("\n")
+                ));
+            }
+        }
+        if !stop {
+            return Ok(None);
+        }
+        let held = self.ctx.hold_passes().await;
+        progress.send(
+            Phase::Stopping,
+            format!("stopping {id} for a consistent copy"),
+        );
+        if let Err(why) = self.stop_units(id, manifest).await {
+            drop(held);
+            let _ = self.pass_for(id).await;
+            return Err(why);
+        }
+        Ok(Some(held))
     }
 
     /// Writes a backup's description and manifest into a staging folder:
