@@ -73,6 +73,10 @@ pub struct Context<S, P> {
     restart_pending: Mutex<Option<BTreeSet<AppId>>>,
     /// One pass at a time: a timer and a change may both ask for one.
     pass_lock: tokio::sync::Mutex<()>,
+    /// Apps whose files and units passes leave alone while an update,
+    /// backup or rollback has them stopped and copies their data (see
+    /// [`Context::pause`]).
+    paused: Mutex<BTreeMap<AppId, usize>>,
     /// The containers the last full observation listed, with the unit
     /// states seen then. A container only changes through its unit
     /// (Quadlet runs it as the unit's main process), so while no file was
@@ -104,6 +108,7 @@ impl<S, P> Context<S, P> {
             reload_pending: AtomicBool::new(true),
             restart_pending: Mutex::new(None),
             pass_lock: tokio::sync::Mutex::new(()),
+            paused: Mutex::new(BTreeMap::new()),
             containers_seen: Mutex::new(None),
         }
     }
@@ -128,11 +133,30 @@ impl<S, P> Context<S, P> {
         self
     }
 
-    /// Holds off every reconcile pass until the guard is dropped: an
-    /// update or backup stops an app's units and copies its data without a
-    /// pass starting them again meanwhile.
-    pub async fn hold_passes(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.pass_lock.lock().await
+    /// Makes passes leave `apps` alone — no file written, no unit started
+    /// or stopped — until the guard is dropped, and waits for a pass in
+    /// flight to end: an update, backup or rollback then stops the apps and
+    /// copies their data without a pass starting them meanwhile. Pause an
+    /// app with the apps that depend on it: starting one of those would
+    /// start it too (`Requires=`, `Wants=`). Other apps are reconciled as
+    /// usual.
+    pub async fn pause(&self, apps: impl IntoIterator<Item = AppId>) -> Paused<'_, S, P> {
+        let apps: Vec<AppId> = apps.into_iter().collect();
+        {
+            let mut paused = self.paused.lock().unwrap_or_else(PoisonError::into_inner);
+            for a in &apps {
+                *paused.entry(a.clone()).or_default() += 1;
+            }
+        }
+        drop(self.pass_lock.lock().await);
+        Paused { ctx: self, apps }
+    }
+
+    fn is_paused(&self, app: &str) -> bool {
+        self.paused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(app)
     }
 
     /// Makes the next pass a deep check (files read in full, containers
@@ -146,6 +170,31 @@ impl<S, P> Context<S, P> {
     pub fn with_deep_check_every(mut self, n: u64) -> Self {
         self.deep_check_every = n.max(1);
         self
+    }
+}
+
+/// Apps paused by [`Context::pause`]; dropping it resumes them.
+#[derive(Debug)]
+pub struct Paused<'a, S, P> {
+    ctx: &'a Context<S, P>,
+    apps: Vec<AppId>,
+}
+
+impl<S, P> Drop for Paused<'_, S, P> {
+    fn drop(&mut self) {
+        let mut paused = self
+            .ctx
+            .paused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for a in &self.apps {
+            if let Some(n) = paused.get_mut(a) {
+                *n -= 1;
+                if *n == 0 {
+                    paused.remove(a);
+                }
+            }
+        }
     }
 }
 
@@ -544,6 +593,41 @@ pub async fn reconcile_latest<S: SystemdManager, P: PodmanApi>(
     (desired, result)
 }
 
+/// The files each app's changes wrote, and why an app's could not be.
+type FileOutcomes<'a> = (
+    BTreeSet<String>,
+    BTreeMap<&'a AppId, FileChanges>,
+    BTreeMap<&'a AppId, ReconcileError>,
+);
+
+/// Writes every app's secrets and unit files, dependencies first (paused
+/// apps' are left as they are); the file names rendered for all apps.
+fn sync_all_files<'a, S, P>(
+    desired: &'a Desired,
+    ctx: &Context<S, P>,
+    report: &mut PassReport,
+) -> FileOutcomes<'a> {
+    let mut rendered: BTreeSet<String> = BTreeSet::new();
+    let mut file_changes: BTreeMap<&AppId, FileChanges> = BTreeMap::new();
+    let mut file_errors: BTreeMap<&AppId, ReconcileError> = BTreeMap::new();
+    for (id, app) in desired.ordered() {
+        // Rendered files are never orphans, even when writing them failed.
+        rendered.extend(app.units.iter().map(|u| u.file_name.clone()));
+        if ctx.is_paused(id) {
+            continue;
+        }
+        match sync_files(app, desired, ctx, report) {
+            Ok(c) => {
+                file_changes.insert(id, c);
+            }
+            Err(e) => {
+                file_errors.insert(id, e);
+            }
+        }
+    }
+    (rendered, file_changes, file_errors)
+}
+
 async fn pass_locked<S: SystemdManager, P: PodmanApi>(
     desired: &Desired,
     ctx: &Context<S, P>,
@@ -564,21 +648,7 @@ async fn pass_locked<S: SystemdManager, P: PodmanApi>(
     }
 
     // 1. Secrets and unit files, dependencies first.
-    let mut rendered: BTreeSet<String> = BTreeSet::new();
-    let mut file_changes: BTreeMap<&AppId, FileChanges> = BTreeMap::new();
-    let mut file_errors: BTreeMap<&AppId, ReconcileError> = BTreeMap::new();
-    for (id, app) in desired.ordered() {
-        // Rendered files are never orphans, even when writing them failed.
-        rendered.extend(app.units.iter().map(|u| u.file_name.clone()));
-        match sync_files(app, desired, ctx, &mut report) {
-            Ok(c) => {
-                file_changes.insert(id, c);
-            }
-            Err(e) => {
-                file_errors.insert(id, e);
-            }
-        }
-    }
+    let (rendered, file_changes, mut file_errors) = sync_all_files(desired, ctx, &mut report);
 
     // 2. Units of apps that are no longer installed.
     remove_orphans(desired, &rendered, ctx, &mut report).await?;
@@ -613,6 +683,9 @@ async fn pass_locked<S: SystemdManager, P: PodmanApi>(
 
     // 5. Each app's runtime state.
     for (id, app) in desired.ordered() {
+        if ctx.is_paused(id) {
+            continue;
+        }
         let mut changes = AppChanges::default();
         let result = match file_errors.remove(id) {
             Some(e) => Err(e),

@@ -815,3 +815,42 @@ async fn a_data_folder_replaced_by_a_symlink_is_refused() {
         "never started on a symlink"
     );
 }
+
+#[tokio::test]
+async fn a_paused_app_is_left_alone_while_the_others_are_reconciled() {
+    let (node, d) = installed(&[
+        (&hello("hello", 8080), RunState::Running),
+        (&hello("other", 8081), RunState::Running),
+    ])
+    .await;
+    let paused = node.ctx.pause(["hello".to_owned()]).await;
+    node.sd().kill("hello_web.service");
+    node.sd().kill("other_web.service");
+    std::fs::write(node.unit("hello_web.container"), "edited by hand\n").unwrap();
+    node.pass(&d).await;
+    assert_eq!(
+        node.sd().active_state("hello_web.service"),
+        ActiveState::Failed,
+        "a paused app's units are not started"
+    );
+    assert_eq!(
+        std::fs::read_to_string(node.unit("hello_web.container")).unwrap(),
+        "edited by hand\n",
+        "nor its files written"
+    );
+    assert_eq!(
+        node.sd().active_state("other_web.service"),
+        ActiveState::Active
+    );
+    drop(paused);
+    node.pass(&d).await;
+    assert_eq!(
+        node.sd().active_state("hello_web.service"),
+        ActiveState::Active
+    );
+    assert_ne!(
+        std::fs::read_to_string(node.unit("hello_web.container")).unwrap(),
+        "edited by hand\n"
+    );
+    assert_settled(&node, &d).await;
+}

@@ -239,8 +239,9 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
     }
 
     /// Makes the app's data consistent for a copy: runs its pre-backup
-    /// command while it runs, or (`stop`) holds passes off and stops it;
-    /// the guard to keep while copying. On failure the app runs as before.
+    /// command while it runs, or (`stop`) pauses it and its dependants and
+    /// stops it; the guard to keep while copying. On failure the app runs
+    /// as before.
     async fn quiesce(
         &self,
         id: &str,
@@ -248,7 +249,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
         running: bool,
         stop: bool,
         progress: &Progress<'_>,
-    ) -> Result<Option<tokio::sync::MutexGuard<'_, ()>>, String> {
+    ) -> Result<Option<crate::reconcile::Paused<'_, S, P>>, String> {
         if let (true, Some(hook)) = (running, &manifest.backup) {
             progress.send(
                 Phase::Archiving,
@@ -281,7 +282,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
         if !stop {
             return Ok(None);
         }
-        let held = self.ctx.hold_passes().await;
+        let held = self.ctx.pause(self.with_dependants(id)).await;
         progress.send(
             Phase::Stopping,
             format!("stopping {id} for a consistent copy"),

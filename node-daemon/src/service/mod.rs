@@ -983,6 +983,25 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
         self.status(id).await
     }
 
+    /// `id` and every installed app that depends on it, directly or not,
+    /// optionally or not: starting any of them would start `id` too.
+    fn with_dependants(&self, id: &str) -> Vec<AppId> {
+        let desired = self.desired();
+        let mut out = vec![id.to_owned()];
+        let mut i = 0;
+        while let Some(current) = out.get(i).cloned() {
+            for (other, d) in desired.apps() {
+                if !out.contains(other)
+                    && d.manifest.dependencies.iter().any(|dep| dep.app == current)
+                {
+                    out.push(other.clone());
+                }
+            }
+            i += 1;
+        }
+        out
+    }
+
     /// The installed apps that need `id` (not optionally); with `running`,
     /// only those that run.
     fn dependants(&self, id: &str, running: bool) -> Vec<String> {

@@ -82,9 +82,10 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
         fsutil::atomic_write(&next, &text_bytes, 0o644).map_err(|e| fs_error(&e))?;
         let begun = SystemTime::now();
 
-        // 2. Snapshot. Passes are held off from here to the switch, so that
-        //    no pass starts the old version again over its copied data.
-        let held = self.ctx.hold_passes().await;
+        // 2. Snapshot. The app and its dependants are paused from here to
+        //    the switch, so that no pass starts the old version again over
+        //    its copied data.
+        let held = self.ctx.pause(self.with_dependants(id)).await;
         let snapshot = if snapshot_needed {
             progress.send(
                 Phase::Snapshotting,
@@ -484,7 +485,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
         let old = manifest::load(&pending.from_manifest, self.strictness)
             .map_err(|e| format!("the previous manifest cannot be read: {e}"))?;
         {
-            let _held = self.ctx.hold_passes().await;
+            let _paused = self.ctx.pause(self.with_dependants(id)).await;
             if let Some(new) = failed {
                 self.stop_units(id, new).await?;
             } else if let Some(current) = self.desired().apps().get(id) {

@@ -31,7 +31,8 @@
 )]
 
 use archipelago_api::methods::{
-    AppParams, BackupParams, PackageBackup, PackageRestore, PackageUpdate, RestoreParams,
+    AppParams, BackupParams, PackageBackup, PackageRestore, PackageStart, PackageStop,
+    PackageUpdate, RestoreParams,
 };
 use archipelago_api::rpc::StreamEvent;
 use archipelago_harness::node::{Node, RunAs};
@@ -161,6 +162,15 @@ fn main() {
     )
     .unwrap();
     let floor_tar = "/var/lib/archipelago/floor.tar";
+    // The floor copies the data at rest too (the chain writes every second).
+    lab.block_on(async {
+        api()
+            .client
+            .call::<PackageStop>(AppParams { id: CHAIN.into() })
+            .await
+            .unwrap()
+    })
+    .unwrap();
     let tar_floor = {
         let t = Instant::now();
         user(
@@ -172,6 +182,14 @@ fn main() {
         .unwrap();
         t.elapsed()
     };
+    lab.block_on(async {
+        api()
+            .client
+            .call::<PackageStart>(AppParams { id: CHAIN.into() })
+            .await
+            .unwrap()
+    })
+    .unwrap();
     let data_mb = mb as f64 * 1.048_576;
     let made = lab
         .block_on(async {
