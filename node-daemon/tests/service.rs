@@ -1079,3 +1079,47 @@ async fn an_app_with_a_pre_backup_command_is_backed_up_while_it_runs() {
         Health::Healthy
     );
 }
+
+#[tokio::test]
+async fn the_schedule_updates_and_backs_up_what_is_due() {
+    use archipelago_api::methods::{AppSettings, BackupSchedule, SettingsParams};
+    let n = Node::new();
+    chain_with_data(&n).await;
+    let recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+    let settings = AppSettings {
+        auto_update_hours: 24,
+        backup_schedule: Some(BackupSchedule {
+            every_hours: 24,
+            recipient: recipient.into(),
+            keep: 2,
+        }),
+        backup_max_age_hours: 0,
+    };
+    n.service
+        .set_settings(&SettingsParams {
+            id: "chain".into(),
+            settings,
+        })
+        .await
+        .unwrap();
+
+    // Nothing offered yet: a backup is due (there is none), no update.
+    n.service.scheduled().await;
+    assert_eq!(n.service.backups(Some("chain")).unwrap().len(), 1);
+    assert_eq!(n.service.status("chain").await.unwrap().version, "1.0.0");
+
+    // An update is offered: the first look takes it; the backup is not due.
+    n.publish(&[("chain", chain_at("1.1.0", "2"))]);
+    n.service.scheduled().await;
+    let status = n.service.status("chain").await.unwrap();
+    assert_eq!(
+        (status.version.as_str(), status.health),
+        ("1.1.0", Health::Healthy)
+    );
+    assert_eq!(n.service.backups(Some("chain")).unwrap().len(), 1);
+
+    // Another version at once: not looked for again before 24 h.
+    n.publish(&[("chain", chain_at("1.2.0", "3"))]);
+    n.service.scheduled().await;
+    assert_eq!(n.service.status("chain").await.unwrap().version, "1.1.0");
+}
