@@ -246,6 +246,19 @@ const backups = [3, 27, 75].map((h, i) => {
     sha256: "ab".repeat(32),
   };
 });
+// An app that is no longer installed: only the node's list of all backups shows it.
+{
+  const { name, created } = backupName("nextcloud", "29.0.4", 120);
+  backups.push({
+    name,
+    app: "nextcloud",
+    version: "29.0.4",
+    created,
+    bytes: 612 * 1024 * 1024,
+    path: `/var/lib/archipelago/backups/${name}`,
+    sha256: "cd".repeat(32),
+  });
+}
 
 const fixtures = { nodes: makeNodes(50), catalog, icons, packages, logLines, backups, probeFingerprint: fp(1) };
 
@@ -642,6 +655,10 @@ for (const scheme of ["light", "dark"]) {
   await p.evaluate(() => window.__fake.advance("restore"));
   await p.waitForSelector(tid("restore-done"));
   await p.click(tid("restore-close-button"));
+  await p.click(tid("backups-close-button"));
+  await p.click(tid("node-backups-button"));
+  await p.waitForSelector(tid(`backup-row-${fixtures.backups[3].name}`));
+  await shot(p, "node-backups");
   await p.click(tid("backups-close-button"));
   await p.click(tid("settings-button-hello-web"));
   await shot(p, "settings-dialog");

@@ -147,7 +147,8 @@ const DESCRIPTIONS: Record<string, ErrorDescription> = {
   },
   already_installed: {
     title: "Already installed",
-    advice: "Open the Dashboard to manage it.",
+    advice:
+      "Open the Dashboard to manage it. A backup is restored only where the app is not installed: uninstall it there first (without keeping its data), or restore on another node.",
     action: "none",
   },
   missing_dependency: {

@@ -419,6 +419,131 @@ describe("backups", () => {
   });
 });
 
+describe("the node's backups", () => {
+  const VAULT = "vault-2.3.0-20250102T000000Z.archy-backup";
+  const vaultBackup: BackupInfo = {
+    ...backup,
+    name: VAULT,
+    app: "vault",
+    version: "2.3.0",
+    created: NOW - 86_400 - 60,
+    bytes: 5 * 1024 * 1024,
+    path: `/var/lib/archipelago/backups/${VAULT}`,
+  };
+
+  it("lists the backups of every app on the node, installed or not", async () => {
+    handlers.set("package_list", () => ({ apps: [pkg()] }));
+    handlers.set("list_backups", () => ({ backups: [backup, vaultBackup] }));
+    await mount(<App />);
+    await byTestId("app-row-hello-web");
+    await click(button("node-backups-button"));
+
+    const dialog = await byTestId("backups-dialog");
+    expect(callsOf("list_backups")).toEqual([{ nodeId: "a", appId: null }]);
+    expect(dialog.querySelector("h2")?.textContent).toBe("Backups on Node a");
+    const hello = await byTestId(`backup-row-${NAME}`);
+    expect(hello.dataset.appId).toBe("hello-web");
+    expect(hello.textContent).toContain("hello-web");
+    expect(hello.textContent).toContain("1.0.0");
+    expect(hello.textContent).toContain("3 h ago");
+    const vault = q(`backup-row-${VAULT}`)!;
+    expect(vault.dataset.appId).toBe("vault"); // not installed here, listed all the same
+    expect(vault.textContent).toContain("vault");
+    expect(vault.textContent).toContain("2.3.0");
+    expect(vault.textContent).toContain("5.0 MiB");
+    for (const name of [NAME, VAULT]) {
+      expect(q(`download-backup-button-${name}`)).not.toBeNull();
+      expect(q(`restore-backup-button-${name}`)).not.toBeNull();
+      expect(q(`delete-backup-button-${name}`)).not.toBeNull();
+    }
+
+    await click(button("backups-close-button"));
+    expect(q("backups-dialog")).toBeNull();
+  });
+
+  it("says so when the node has no backups, even with no app installed", async () => {
+    handlers.set("package_list", () => ({ apps: [] }));
+    handlers.set("list_backups", () => ({ backups: [] }));
+    await mount(<App />);
+    await byTestId("dashboard-empty");
+    await click(button("node-backups-button"));
+    const empty = await byTestId("backups-empty");
+    expect(empty.textContent).toContain("Node a has no backups yet");
+    expect(callsOf("list_backups")).toEqual([{ nodeId: "a", appId: null }]);
+  });
+
+  it("restores an uninstalled app on this node, then shows it on the dashboard", async () => {
+    let apps: PackageStatus[] = [];
+    handlers.set("package_list", () => ({ apps }));
+    handlers.set("list_backups", () => ({ backups: [backup] }));
+    let channel: Channel<InstallProgress> | null = null;
+    let finish: (s: PackageStatus) => void = () => {};
+    handlers.set("restore_backup", (a) => {
+      channel = a.onProgress as Channel<InstallProgress>;
+      return new Promise<PackageStatus>((r) => (finish = r));
+    });
+    await mount(<App />);
+    await byTestId("dashboard-empty");
+    await click(button("node-backups-button"));
+    await click(await byTestId(`restore-backup-button-${NAME}`));
+    const restore = await byTestId("restore-dialog");
+    expect(restore.querySelector("h2")?.textContent).toBe("Restore hello-web 1.0.0");
+
+    const select = q("restore-target-select") as HTMLSelectElement;
+    expect([...select.options].map((o) => o.value)).toEqual(["a", "b"]); // logged-in nodes, this one first
+    expect(select.value).toBe("a");
+    await type(input("restore-passphrase-input"), "long enough phrase");
+    await click(button("confirm-restore-button"));
+    expect(callsOf("restore_backup")).toEqual([
+      { nodeId: "a", name: NAME, passphrase: "long enough phrase", onProgress: channel },
+    ]);
+    channel!.onmessage(event("restoring", { message: "putting data back" }));
+    await settle();
+    expect(q("restore-phase")?.textContent).toBe("Putting the data back");
+
+    const lists = callsOf("package_list").length;
+    apps = [pkg()];
+    finish(pkg());
+    const done = await byTestId("restore-done");
+    expect(done.textContent).toContain("restored on Node a");
+    await waitFor(() => callsOf("package_list").length > lists, "the app list read again");
+    expect(callsOf("node_overview").some((c) => c.nodeId === "a")).toBe(true);
+    expect(callsOf("upload_and_restore")).toHaveLength(0);
+
+    await click(button("restore-close-button")); // back to the node's backups
+    await click(await byTestId("backups-close-button"));
+    expect(q("backups-dialog")).toBeNull();
+    const row = await byTestId("app-row-hello-web");
+    expect(row.dataset.health).toBe("healthy");
+    expect(q("dashboard-empty")).toBeNull();
+  });
+
+  it("shows the node's words when the app is installed where it is restored", async () => {
+    const message =
+      "hello-web is installed on this node: uninstall it first (without keeping its data) to restore " +
+      `${NAME}. Nothing was changed.`;
+    handlers.set("package_list", () => ({ apps: [pkg()] }));
+    handlers.set("list_backups", () => ({ backups: [backup] }));
+    handlers.set("restore_backup", () => {
+      throw { code: "already_installed", message };
+    });
+    await mount(<App />);
+    await byTestId("app-row-hello-web");
+    await click(button("node-backups-button"));
+    await click(await byTestId(`restore-backup-button-${NAME}`));
+    await type(await byTestId("restore-passphrase-input"), "long enough phrase");
+    const lists = callsOf("package_list").length;
+    await click(button("confirm-restore-button"));
+
+    const banner = await byTestId("error-banner");
+    expect(banner.dataset.code).toBe("already_installed");
+    expect(banner.querySelector("pre")?.textContent).toBe(message);
+    expect(q("restore-done")).toBeNull();
+    expect(button("confirm-restore-button").disabled).toBe(false); // another node may be picked
+    expect(callsOf("package_list").length).toBe(lists);
+  });
+});
+
 describe("settings", () => {
   it("saves auto-update and the backup age limit, keeping the backup schedule", async () => {
     const schedule = { every_hours: 24, recipient: "age1qyqszqgpqyqszqgpqyqszqgp", keep: 7 };

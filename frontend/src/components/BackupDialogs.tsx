@@ -1,7 +1,8 @@
 //! The dashboard's backup and settings dialogs: back up now (passphrase twice,
-//! progress in bytes), the node's backups of an app (download to this
-//! computer, restore to any logged-in node, delete), and an app's update and
-//! backup settings. Passphrases live only in these dialogs' state until sent.
+//! progress in bytes), the node's backups of one app or of all its apps
+//! (download to this computer, restore to any logged-in node, delete), and an
+//! app's update and backup settings. Passphrases live only in these dialogs'
+//! state until sent.
 
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 
@@ -23,7 +24,7 @@ import {
 import { type AppError, toAppError } from "../errors";
 import { formatAge, formatBytes } from "../format";
 import { phaseLabel, progressDetail, progressFraction, transferPercent, transferText } from "../progress";
-import { nodes, nowSecs, reachedPhase } from "../store";
+import { findNode, nodes, nowSecs, reachedPhase } from "../store";
 import { ConfirmDialog, Dialog, ErrorBanner, Loading, PassphraseInput } from "./common";
 import { InstallProgressView } from "./InstallProgressView";
 
@@ -191,13 +192,20 @@ export function BackupNowDialog({ nodeId, app, onClose, onDone }: BackupNowProps
 
 interface BackupsProps {
   nodeId: string;
-  app: PackageStatus;
+  /**
+   * The app whose backups are shown; without it, the backups of every app on
+   * the node, installed or not (the way back for an app that was uninstalled).
+   */
+  app?: PackageStatus | undefined;
   onClose: () => void;
   /** A restore ended well on `target` (this node or another). */
   onRestored: (target: string, status: PackageStatus) => void;
 }
 
 export function BackupsDialog({ nodeId, app, onClose, onRestored }: BackupsProps) {
+  const appId = app?.id ?? null;
+  const nodeName = findNode(nodeId)?.node.name ?? nodeId;
+  const title = app ? `Backups of ${app.name}` : `Backups on ${nodeName}`;
   const [backups, setBackups] = useState<BackupInfo[] | null>(null);
   const [error, setError] = useState<AppError | null>(null);
   const [downloading, setDownloading] = useState<{ name: string; progress: TransferProgress | null } | null>(null);
@@ -208,14 +216,14 @@ export function BackupsDialog({ nodeId, app, onClose, onRestored }: BackupsProps
 
   const load = useCallback(async () => {
     try {
-      const r = await api.listBackups(nodeId, app.id);
+      const r = await api.listBackups(nodeId, appId);
       setBackups(r.backups);
       setError(null);
     } catch (e) {
       setError(toAppError(e));
       setBackups((old) => old ?? []);
     }
-  }, [nodeId, app.id]);
+  }, [nodeId, appId]);
 
   useEffect(() => {
     void load();
@@ -251,7 +259,7 @@ export function BackupsDialog({ nodeId, app, onClose, onRestored }: BackupsProps
     return (
       <RestoreDialog
         sourceNodeId={nodeId}
-        app={app}
+        appName={app?.name ?? restoreOf.app}
         backup={restoreOf}
         savedPath={saved[restoreOf.name] ?? null}
         onSaved={(name, path) => setSaved((old) => ({ ...old, [name]: path }))}
@@ -263,25 +271,36 @@ export function BackupsDialog({ nodeId, app, onClose, onRestored }: BackupsProps
 
   const busy = downloading !== null || deleting?.busy === true;
   return (
-    <Dialog title={`Backups of ${app.name}`} onClose={onClose} testId="backups-dialog" wide dismissable={!busy}>
+    <Dialog title={title} onClose={onClose} testId="backups-dialog" wide dismissable={!busy}>
       {error && <ErrorBanner error={error} onRetry={() => void load()} onDismiss={() => setError(null)} />}
       {backups === null ? (
         <Loading text="Asking the node for its backups…" />
       ) : backups.length === 0 ? (
         <p class="empty-inline" data-testid="backups-empty">
-          The node has no backup of {app.name} yet. “Back up now” on the dashboard makes one.
+          {app
+            ? `The node has no backup of ${app.name} yet. “Back up now” on the dashboard makes one.`
+            : `${nodeName} has no backups yet. “Back up now” on an app's row of the dashboard makes one.`}
         </p>
       ) : (
-        <ul class="backup-list" aria-label={`Backups of ${app.name}`}>
+        <ul class="backup-list" aria-label={title}>
           {backups.map((b) => (
-            <li key={b.name} class="backup-row" data-testid={`backup-row-${b.name}`}>
+            <li key={b.name} class="backup-row" data-testid={`backup-row-${b.name}`} data-app-id={b.app}>
               <div class="backup-main">
-                <div>
-                  <strong>{backupTime(b.created)}</strong>{" "}
-                  <span class="text-muted">
-                    ({formatAge(nowSecs.value - b.created)}) · version {b.version} · {formatBytes(b.bytes)}
-                  </span>
-                </div>
+                {app ? (
+                  <div>
+                    <strong>{backupTime(b.created)}</strong>{" "}
+                    <span class="text-muted">
+                      ({formatAge(nowSecs.value - b.created)}) · version {b.version} · {formatBytes(b.bytes)}
+                    </span>
+                  </div>
+                ) : (
+                  <div>
+                    <strong>{b.app}</strong> <span class="app-version">{b.version}</span>{" "}
+                    <span class="text-muted">
+                      · {backupTime(b.created)} ({formatAge(nowSecs.value - b.created)}) · {formatBytes(b.bytes)}
+                    </span>
+                  </div>
+                )}
                 <div class="mono small text-muted backup-name">{b.name}</div>
                 {downloading?.name === b.name && (
                   <TransferBar
@@ -377,7 +396,8 @@ type Stage = "download" | "upload" | "restore";
 
 interface RestoreProps {
   sourceNodeId: string;
-  app: PackageStatus;
+  /** The app's name as the dashboard shows it, or its id when it is not installed. */
+  appName: string;
   backup: BackupInfo;
   /** Where this backup was downloaded to already, if it was. */
   savedPath: string | null;
@@ -391,7 +411,7 @@ interface RestoreProps {
  * another one by downloading it here (unless it already was), uploading it
  * there, then restoring.
  */
-function RestoreDialog({ sourceNodeId, app, backup, savedPath, onSaved, onClose, onRestored }: RestoreProps) {
+function RestoreDialog({ sourceNodeId, appName, backup, savedPath, onSaved, onClose, onRestored }: RestoreProps) {
   const targets = restoreTargets(nodes.value ?? [], sourceNodeId);
   const [target, setTarget] = useState(targets[0]?.node.id ?? "");
   const [passphrase, setPassphrase] = useState("");
@@ -451,7 +471,7 @@ function RestoreDialog({ sourceNodeId, app, backup, savedPath, onSaved, onClose,
 
   if (targets.length === 0) {
     return (
-      <Dialog title={`Restore ${app.name}`} onClose={onClose} testId="restore-dialog">
+      <Dialog title={`Restore ${appName}`} onClose={onClose} testId="restore-dialog">
         <p data-testid="restore-no-target">
           Log in to a node first: a backup is restored on a node you are logged in to.
         </p>
@@ -461,7 +481,7 @@ function RestoreDialog({ sourceNodeId, app, backup, savedPath, onSaved, onClose,
 
   return (
     <ConfirmDialog
-      title={`Restore ${app.name} ${backup.version}`}
+      title={`Restore ${appName} ${backup.version}`}
       testId="restore-dialog"
       onClose={onClose}
       onConfirm={() => void run()}

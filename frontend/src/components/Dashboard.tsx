@@ -1,6 +1,7 @@
 //! A node's installed apps: state, health, UI link, lifecycle buttons, logs,
 //! CPU/memory, updates (with their rollback), the last backup and the way to
-//! the backup and settings dialogs (`BackupDialogs`).
+//! the backup and settings dialogs (`BackupDialogs`), and the node's backups
+//! of every app, installed or not (the way back after an uninstall).
 
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 
@@ -82,7 +83,8 @@ export function Dashboard({ nodeId }: { nodeId: string }) {
   const [uninstalling, setUninstalling] = useState<PackageStatus | null>(null);
   const [logsOf, setLogsOf] = useState<PackageStatus | null>(null);
   const [backupOf, setBackupOf] = useState<PackageStatus | null>(null);
-  const [backupsOf, setBackupsOf] = useState<PackageStatus | null>(null);
+  /** The backups dialog: of one app, or of every app on the node ("node"). */
+  const [backupsOf, setBackupsOf] = useState<PackageStatus | "node" | null>(null);
   const [settingsOf, setSettingsOf] = useState<PackageStatus | null>(null);
   const node = findNode(nodeId)?.node;
   const jobs = jobsForNode(nodeId);
@@ -146,6 +148,17 @@ export function Dashboard({ nodeId }: { nodeId: string }) {
 
   return (
     <div class="dashboard">
+      <div class="dashboard-toolbar">
+        <button
+          type="button"
+          class="button button-small"
+          data-testid="node-backups-button"
+          title="The backups of every app on this node, installed or not: download, restore, delete"
+          onClick={() => setBackupsOf("node")}
+        >
+          Backups on this node
+        </button>
+      </div>
       {error && (
         <ErrorBanner
           error={error}
@@ -177,6 +190,7 @@ export function Dashboard({ nodeId }: { nodeId: string }) {
         <div class="empty" data-testid="dashboard-empty">
           <h2>No apps installed yet</h2>
           <p>Pick one from the marketplace; it is installed and started on this node.</p>
+          <p>An app you uninstalled comes back from its backup: “Backups on this node” above.</p>
           <button
             type="button"
             class="button button-primary"
@@ -227,7 +241,7 @@ export function Dashboard({ nodeId }: { nodeId: string }) {
       {backupsOf && (
         <BackupsDialog
           nodeId={nodeId}
-          app={backupsOf}
+          app={backupsOf === "node" ? undefined : backupsOf}
           onClose={() => setBackupsOf(null)}
           onRestored={(target) => {
             if (target === nodeId) void load();

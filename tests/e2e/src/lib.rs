@@ -104,6 +104,11 @@ impl DesktopApp {
                 .args(["--native-port", &native_port.to_string()])
                 .env("DISPLAY", &display)
                 .env("ARCHIPELAGO_DESKTOP_CONFIG_DIR", config_dir)
+                // Downloaded backups stay in the run's folder.
+                .env(
+                    "ARCHIPELAGO_DESKTOP_BACKUP_DIR",
+                    config_dir.join("downloads"),
+                )
                 .env("ARCHIPELAGO_DESKTOP_NO_KEYRING", "1")
                 .env("ARCHIPELAGO_DESKTOP_NO_BROWSER", "1")
                 .env("RUST_LOG", "warn,archipelago_desktop=debug")

@@ -12,9 +12,14 @@
 //! marketplace → install hello-web, recording every phase and percentage
 //! the progress bar shows → the dashboard says healthy → its UI link,
 //! fetched from inside the namespace, serves the hello-web page → stop →
-//! start → the logs view shows lines → uninstall (confirm, data not kept)
-//! → the app is gone from the dashboard and the marketplace, and nothing
-//! of it is left on the node.
+//! start → the logs view shows lines → an update that never gets healthy is
+//! rolled back → "Back up now" (a passphrase typed twice) → the app's
+//! backups: download one, a 0600 file on this computer where the dialog
+//! says → uninstall (confirm, data not kept) → the app is gone from the
+//! dashboard and the marketplace, and nothing of it is left on the node →
+//! the node's backups (all apps, from the empty dashboard): restore
+//! hello-web's on this node with its passphrase → healthy on the dashboard
+//! and serving its page again → uninstalled once more, nothing left.
 //!
 //! A wrong fingerprint is refused, for real: the node's certificate is
 //! replaced afterwards (daemon stopped, its TLS folder deleted, daemon
@@ -36,9 +41,11 @@
 )]
 
 use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use archipelago_api::rpc::format_fingerprint;
 use archipelago_e2e::{DesktopApp, Launch, WebDriver, repo_root};
 use archipelago_harness::node::Node as _;
@@ -50,9 +57,11 @@ use serde_json::{Value, json};
 const WAIT: Duration = Duration::from_secs(30);
 /// How long an install may take, image pull included.
 const INSTALL: Duration = Duration::from_secs(120);
+/// The passphrase hello-web's backup is made, then restored, with.
+const PASSPHRASE: &str = "journey backup passphrase";
 
 /// The screenshots the README uses, in the journey's order.
-const SHOTS: [&str; 12] = [
+const SHOTS: [&str; 15] = [
     "01-nodes-empty",
     "02-pairing-fingerprint",
     "03-login",
@@ -65,6 +74,9 @@ const SHOTS: [&str; 12] = [
     "10-fingerprint-mismatch",
     "11-update-available",
     "12-update-rolled-back",
+    "13-backups",
+    "14-node-backups",
+    "15-restored",
 ];
 
 /// `$ARCHIPELAGO_ARTIFACTS/<name>`, else under the target folder.
@@ -133,7 +145,7 @@ fn a_user_pairs_installs_manages_and_uninstalls_hello_web_in_the_desktop_app() {
     }
     nothing_left().unwrap();
     eprintln!(
-        "figure: the desktop journey (lab, pairing, install, stop, start, logs, failed update rolled back, uninstall, mismatch) took {:.1?}",
+        "figure: the desktop journey (lab, pairing, install, stop, start, logs, failed update rolled back, backup and download, uninstall, restore from the node's backups, uninstall again, mismatch) took {:.1?}",
         started.elapsed()
     );
 }
@@ -150,7 +162,11 @@ async fn journey(lab: &Lab, config: &Path, artifacts: &Path) -> anyhow::Result<(
     install(&app).await?;
     dashboard(&app, lab, &node_id).await?;
     update_rolled_back(&app, lab, &node_id).await?;
-    uninstall(&app, lab).await?;
+    let backup = backup_and_download(&app, config).await?;
+    uninstall(&app, lab, Some(SHOTS[8])).await?;
+    restore_after_uninstall(&app, lab, &node_id, &backup).await?;
+    // Gone again, the same way: the journey leaves nothing of it behind.
+    uninstall(&app, lab, None).await?;
     mismatch(&app, lab, config, &node_id).await?;
     app.stop().await
 }
@@ -352,8 +368,98 @@ async fn update_rolled_back(app: &DesktopApp, lab: &Lab, node_id: &str) -> anyho
     Ok(())
 }
 
+/// Backs hello-web up from its row, then downloads the backup from the
+/// app's backups: a non-empty 0600 file on this computer, where the dialog
+/// says it is. The backup's name.
+async fn backup_and_download(app: &DesktopApp, config: &Path) -> anyhow::Result<String> {
+    let d = &app.driver;
+
+    // Back up now: the passphrase twice.
+    d.click(&d.testid("backup-button-hello-web", WAIT).await?)
+        .await?;
+    d.type_text(
+        &d.testid("backup-passphrase-input", WAIT).await?,
+        PASSPHRASE,
+    )
+    .await?;
+    d.type_text(
+        &d.testid("backup-passphrase-repeat-input", WAIT).await?,
+        PASSPHRASE,
+    )
+    .await?;
+    let confirm = d.testid("confirm-backup-button", WAIT).await?;
+    assert_eq!(
+        d.property(&confirm, "disabled").await?,
+        Value::Bool(false),
+        "the passphrase was not taken"
+    );
+    let t = Instant::now();
+    d.click(&confirm).await?;
+    let done = d.testid("backup-done", INSTALL).await?;
+    let said = d.text(&done).await?;
+    eprintln!("journey: backup took {:.1?}: {said}", t.elapsed());
+    d.click(&d.testid("backup-close-button", WAIT).await?)
+        .await?;
+
+    // The app's backups: download the one just made.
+    d.click(&d.testid("backups-button-hello-web", WAIT).await?)
+        .await?;
+    let download = d
+        .wait_for("[data-testid^=\"download-backup-button-hello-web-\"]", WAIT)
+        .await?;
+    let name = d
+        .attribute(&download, "data-testid")
+        .await?
+        .unwrap_or_default()
+        .trim_start_matches("download-backup-button-")
+        .to_owned();
+    anyhow::ensure!(
+        said.contains(&name),
+        "the list shows {name}, the backup made was: {said}"
+    );
+    d.click(&download).await?;
+    let saved = d.testid("download-saved", INSTALL).await?;
+    let path = d
+        .attribute(&saved, "data-path")
+        .await?
+        .context("download-saved has no data-path")?;
+    let path = PathBuf::from(path);
+    let meta =
+        std::fs::metadata(&path).with_context(|| format!("the download {}", path.display()))?;
+    assert!(meta.is_file(), "{} is not a file", path.display());
+    assert!(meta.len() > 0, "{} is empty", path.display());
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o600,
+        "{} may be read by others",
+        path.display()
+    );
+    assert!(
+        path.ends_with(&name),
+        "{} is not the backup {name}",
+        path.display()
+    );
+    eprintln!(
+        "journey: downloaded {name} ({} bytes) to {}",
+        meta.len(),
+        path.display()
+    );
+    app.screenshot(SHOTS[12]).await?;
+    d.click(&d.testid("backups-close-button", WAIT).await?)
+        .await?;
+    let kept = config.join("downloads");
+    anyhow::ensure!(
+        path.starts_with(&kept),
+        "the backup was saved to {}, not the run's folder {}",
+        path.display(),
+        kept.display()
+    );
+    Ok(name)
+}
+
 /// Uninstalls hello-web from the dashboard; nothing of it may be left.
-async fn uninstall(app: &DesktopApp, lab: &Lab) -> anyhow::Result<()> {
+/// `screenshot`: the name to save the uninstall dialog under, if any.
+async fn uninstall(app: &DesktopApp, lab: &Lab, screenshot: Option<&str>) -> anyhow::Result<()> {
     let d = &app.driver;
 
     // Uninstall, data not kept.
@@ -361,7 +467,9 @@ async fn uninstall(app: &DesktopApp, lab: &Lab) -> anyhow::Result<()> {
         .await?;
     let keep = d.testid("keep-data-checkbox", WAIT).await?;
     assert_eq!(d.property(&keep, "checked").await?, Value::Bool(false));
-    app.screenshot(SHOTS[8]).await?;
+    if let Some(name) = screenshot {
+        app.screenshot(name).await?;
+    }
     d.click(&d.testid("confirm-uninstall-button", WAIT).await?)
         .await?;
     d.testid("uninstall-done", INSTALL).await?;
@@ -378,6 +486,74 @@ async fn uninstall(app: &DesktopApp, lab: &Lab) -> anyhow::Result<()> {
     d.click(&d.testid("marketplace-tab", WAIT).await?).await?;
     wait_attr(d, "app-card-hello-web", "data-installed", "false").await?;
     d.testid("install-button-hello-web", WAIT).await?;
+    Ok(())
+}
+
+/// From the empty dashboard, the node's backups (of all its apps) bring
+/// hello-web back: restored on this node with the backup's passphrase,
+/// healthy on the dashboard, its page served again.
+async fn restore_after_uninstall(
+    app: &DesktopApp,
+    lab: &Lab,
+    node_id: &str,
+    backup: &str,
+) -> anyhow::Result<()> {
+    let d = &app.driver;
+    d.click(&d.testid("dashboard-tab", WAIT).await?).await?;
+    d.testid("dashboard-empty", WAIT).await?;
+
+    // The node's backups, hello-web's among them though it is not installed.
+    d.click(&d.testid("node-backups-button", WAIT).await?)
+        .await?;
+    let row = d.testid(&format!("backup-row-{backup}"), WAIT).await?;
+    assert_eq!(
+        d.attribute(&row, "data-app-id").await?.as_deref(),
+        Some("hello-web")
+    );
+    app.screenshot(SHOTS[13]).await?;
+
+    // Restore on this node (the first choice offered), with the passphrase.
+    d.click(
+        &d.testid(&format!("restore-backup-button-{backup}"), WAIT)
+            .await?,
+    )
+    .await?;
+    let target = d.testid("restore-target-select", WAIT).await?;
+    assert_eq!(
+        d.property(&target, "value").await?,
+        Value::String(node_id.to_owned()),
+        "the restore does not offer the backup's own node first"
+    );
+    d.type_text(
+        &d.testid("restore-passphrase-input", WAIT).await?,
+        PASSPHRASE,
+    )
+    .await?;
+    let confirm = d.testid("confirm-restore-button", WAIT).await?;
+    assert_eq!(d.property(&confirm, "disabled").await?, Value::Bool(false));
+    let t = Instant::now();
+    d.click(&confirm).await?;
+    let done = d.testid("restore-done", INSTALL).await?;
+    let said = d.text(&done).await?;
+    eprintln!("journey: restore took {:.1?}: {said}", t.elapsed());
+    d.click(&d.testid("restore-close-button", WAIT).await?)
+        .await?;
+    d.click(&d.testid("backups-close-button", WAIT).await?)
+        .await?;
+
+    // Back on the dashboard, healthy, and the node serves its page again.
+    wait_attr(d, "app-row-hello-web", "data-health", "healthy").await?;
+    app.screenshot(SHOTS[14]).await?;
+    let link = d.testid("ui-url-hello-web", WAIT).await?;
+    let href = d.attribute(&link, "href").await?.unwrap_or_default();
+    let (addr, path) = split_url(&href);
+    assert_eq!(addr.ip(), lab.node().port(API_PORT).ip(), "{href}");
+    let (status, body) = lab.net.http_get(addr, &path)?;
+    assert_eq!(status, 200, "{href}: {body}");
+    assert!(
+        body.contains(archipelago_harness::fixtures::HELLO_PAGE),
+        "{href}: {body}"
+    );
     Ok(())
 }
 
