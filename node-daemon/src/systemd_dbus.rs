@@ -268,6 +268,15 @@ impl DbusSystemd {
         })
     }
 
+    /// The `Service` interface of the unit at `path`, read fresh each time.
+    async fn service_proxy(&self, path: OwnedObjectPath) -> zbus::Result<ServiceProxy<'_>> {
+        ServiceProxy::builder(&self.conn)
+            .path(path)?
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+    }
+
     /// `ActiveState`, `SubState` and, for services, `Result` and
     /// `NRestarts` of `unit`. A unit without a file that is not running is
     /// [`SystemdError::NoSuchUnit`].
@@ -288,13 +297,7 @@ impl DbusSystemd {
         }
         let sub_state = proxy.sub_state().await.map_err(err)?;
         let (result, n_restarts) = if unit.ends_with(".service") {
-            let service = ServiceProxy::builder(&self.conn)
-                .path(path)
-                .map_err(err)?
-                .cache_properties(CacheProperties::No)
-                .build()
-                .await
-                .map_err(err)?;
+            let service = self.service_proxy(path).await.map_err(err)?;
             (
                 Some(service.result().await.map_err(err)?),
                 Some(service.n_restarts().await.map_err(err)?),
@@ -519,13 +522,7 @@ impl SystemdManager for DbusSystemd {
     async fn main_exit(&self, unit: &str) -> Result<Option<MainExit>, SystemdError> {
         let err = |e: zbus::Error| bus_error(unit, &e);
         let path = self.manager.load_unit(unit).await.map_err(err)?;
-        let service = ServiceProxy::builder(&self.conn)
-            .path(path)
-            .map_err(err)?
-            .cache_properties(CacheProperties::No)
-            .build()
-            .await
-            .map_err(err)?;
+        let service = self.service_proxy(path).await.map_err(err)?;
         if service.exec_main_exit_timestamp().await.map_err(err)? == 0 {
             return Ok(None);
         }

@@ -86,6 +86,10 @@ fn check_target(t: &str) -> Result<PathBuf, ApiError> {
     Ok(path)
 }
 
+/// A backup in the node's backup folder: (name, path, app, version,
+/// created), all but the path read from its name.
+type BackupFile = (String, PathBuf, AppId, String, u64);
+
 impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
     /// Runs a blocking copy, sending its byte count as progress meanwhile.
     async fn copy_with_progress<T: Send + 'static>(
@@ -507,37 +511,20 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
         })
         .await?
         .map_err(|e| backup_error(&e, context))?;
-        let installed = self.layout().installed_manifest(id);
-        fsutil::ensure_dir(&self.layout().installed_dir, 0o755).map_err(|e| fs_error(&e))?;
-        if let Some(dir) = installed.parent() {
-            fsutil::ensure_dir(dir, 0o755).map_err(|e| fs_error(&e))?;
-        }
-        fsutil::atomic_write(&installed, opened.manifest.as_bytes(), 0o644)
-            .map_err(|e| fs_error(&e))?;
-        self.edit_state(|s| {
-            s.removing.remove(id);
-            s.apps.insert(
-                id.to_owned(),
-                InstalledApp {
-                    manifest: installed.clone(),
-                    version: manifest.version.clone(),
-                    run: RunState::Running,
-                    source: opened.meta.source.clone(),
-                    settings: AppSettings::default(),
-                    catalog_sha256: opened.meta.manifest_sha256.clone(),
-                    previous_images: Vec::new(),
-                    update: None,
-                },
-            );
-            Ok(())
-        })
+        self.record_installed(
+            id,
+            opened.manifest.as_bytes(),
+            manifest.version.clone(),
+            opened.meta.source.clone(),
+            opened.meta.manifest_sha256.clone(),
+        )
         .await?;
         Ok(())
     }
 
-    /// `backup.list`: the backups in the node's backup folder, newest
-    /// first.
-    pub fn backups(&self, only: Option<&str>) -> Result<Vec<m::BackupInfo>, ApiError> {
+    /// The backups in the node's backup folder as their names tell them,
+    /// unsorted.
+    fn backup_files(&self, only: Option<&str>) -> Result<Vec<BackupFile>, ApiError> {
         let dir = &self.layout().backups_dir;
         let items = match std::fs::read_dir(dir) {
             Ok(items) => items,
@@ -549,43 +536,49 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                 ));
             }
         };
-        let mut out = Vec::new();
-        for item in items.filter_map(Result::ok) {
-            let name = item.file_name().to_string_lossy().into_owned();
-            if backup::check_name(&name).is_err() {
-                continue;
-            }
-            let Some((app, version, created)) = backup::parse_name(&name) else {
-                continue;
-            };
-            if only.is_some_and(|o| o != app) {
-                continue;
-            }
-            let path = item.path();
-            let bytes = item.metadata().map_or(0, |m| m.len());
-            let sha256 = std::fs::read_to_string(sidecar(&path))
-                .map(|s| s.trim().to_owned())
-                .unwrap_or_default();
-            out.push(m::BackupInfo {
+        Ok(items
+            .filter_map(Result::ok)
+            .filter_map(|item| {
+                let name = item.file_name().to_string_lossy().into_owned();
+                backup::check_name(&name).ok()?;
+                let (app, version, created) = backup::parse_name(&name)?;
+                if only.is_some_and(|o| o != app) {
+                    return None;
+                }
+                Some((name, item.path(), app, version, created))
+            })
+            .collect())
+    }
+
+    /// `backup.list`: the backups in the node's backup folder, newest
+    /// first.
+    pub fn backups(&self, only: Option<&str>) -> Result<Vec<m::BackupInfo>, ApiError> {
+        let mut out: Vec<m::BackupInfo> = self
+            .backup_files(only)?
+            .into_iter()
+            .map(|(name, path, app, version, created)| m::BackupInfo {
+                bytes: std::fs::metadata(&path).map_or(0, |m| m.len()),
+                sha256: std::fs::read_to_string(sidecar(&path))
+                    .map(|s| s.trim().to_owned())
+                    .unwrap_or_default(),
+                path: path.display().to_string(),
                 name,
                 app,
                 version,
                 created,
-                bytes,
-                path: path.display().to_string(),
-                sha256,
-            });
-        }
+            })
+            .collect();
         out.sort_by(|a, b| b.created.cmp(&a.created).then(b.name.cmp(&a.name)));
         Ok(out)
     }
 
-    /// The newest backup time of each app in the node's backup folder.
+    /// The newest backup time of each app in the node's backup folder, from
+    /// the file names alone (a status asks for it every time).
     pub(super) fn last_backups(&self) -> HashMap<AppId, u64> {
         let mut out: HashMap<AppId, u64> = HashMap::new();
-        for b in self.backups(None).unwrap_or_default() {
-            let e = out.entry(b.app).or_default();
-            *e = (*e).max(b.created);
+        for (_, _, app, _, created) in self.backup_files(None).unwrap_or_default() {
+            let e = out.entry(app).or_default();
+            *e = (*e).max(created);
         }
         out
     }

@@ -355,29 +355,13 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
         }
 
         let text = bound_text(&origin, &catalog_text, &manifest)?;
-        let installed = self.layout().installed_manifest(id);
-        if let Some(dir) = installed.parent() {
-            fsutil::ensure_dir(&self.layout().installed_dir, 0o755).map_err(|e| fs_error(&e))?;
-            fsutil::ensure_dir(dir, 0o755).map_err(|e| fs_error(&e))?;
-        }
-        fsutil::atomic_write(&installed, &text, 0o644).map_err(|e| fs_error(&e))?;
-        self.edit_state(|s| {
-            s.removing.remove(id);
-            s.apps.insert(
-                id.to_owned(),
-                InstalledApp {
-                    manifest: installed.clone(),
-                    version: manifest.version.clone(),
-                    run: RunState::Running,
-                    source: source.clone(),
-                    settings: archipelago_api::methods::AppSettings::default(),
-                    catalog_sha256: crate::backup::sha256_hex(catalog_text.as_bytes()),
-                    previous_images: Vec::new(),
-                    update: None,
-                },
-            );
-            Ok(())
-        })
+        self.record_installed(
+            id,
+            &text,
+            manifest.version.clone(),
+            source.clone(),
+            crate::backup::sha256_hex(catalog_text.as_bytes()),
+        )
         .await?;
         tracing::info!(app = id, version = %manifest.version, "installing");
         progress.send(Phase::Starting, format!("starting {id}"));
@@ -397,6 +381,43 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                 .undo_install(id, begun, &manifest, had_data, &reason, &progress)
                 .await),
         }
+    }
+
+    /// Writes an app's manifest to `installed/<app>/manifest.yml` and
+    /// records the app as installed and running (ending a removal recorded
+    /// earlier), in one state edit; the desired state is in force when this
+    /// returns.
+    async fn record_installed(
+        &self,
+        id: &str,
+        text: &[u8],
+        version: String,
+        source: String,
+        catalog_sha256: String,
+    ) -> Result<(), ApiError> {
+        let installed = self.layout().installed_manifest(id);
+        fsutil::ensure_dir(&self.layout().installed_dir, 0o755).map_err(|e| fs_error(&e))?;
+        if let Some(dir) = installed.parent() {
+            fsutil::ensure_dir(dir, 0o755).map_err(|e| fs_error(&e))?;
+        }
+        fsutil::atomic_write(&installed, text, 0o644).map_err(|e| fs_error(&e))?;
+        let app = InstalledApp {
+            manifest: installed,
+            version,
+            run: RunState::Running,
+            source,
+            settings: archipelago_api::methods::AppSettings::default(),
+            catalog_sha256,
+            previous_images: Vec::new(),
+            update: None,
+        };
+        self.edit_state(|s| {
+            s.removing.remove(id);
+            s.apps.insert(id.to_owned(), app);
+            Ok(())
+        })
+        .await?;
+        Ok(())
     }
 
     /// Undoes a failed install and says why it failed, with the failing
@@ -1415,7 +1436,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
             installed: state.apps.get(&entry.id).map(|a| a.version.clone()),
             id: entry.id.clone(),
             name: entry.name.clone(),
-            version: m.version,
+            version: m.version.clone(),
             description: entry.description.clone(),
             short_description: entry.short_description.clone(),
             category: entry.category.clone(),
@@ -1428,13 +1449,10 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                 .collect(),
             source: source.name.clone(),
             upstream: entry.upstream.clone(),
-            update_available: state.apps.get(&entry.id).is_some_and(|a| {
-                if a.catalog_sha256.is_empty() {
-                    a.version != entry.version
-                } else {
-                    a.catalog_sha256 != entry.manifest_sha256
-                }
-            }),
+            update_available: state
+                .apps
+                .get(&entry.id)
+                .is_some_and(|a| update::offers_update(a, &entry.manifest_sha256, &m.version)),
         })
     }
 

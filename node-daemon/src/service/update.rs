@@ -28,13 +28,24 @@ use crate::fsutil;
 use crate::manifest::{self, Manifest};
 use crate::podman::PodmanApi;
 use crate::quadlet;
-use crate::state::{NodeState, PendingUpdate};
+use crate::state::{InstalledApp, NodeState, PendingUpdate};
 use crate::systemd::SystemdManager;
 use archipelago_api::methods::{self as m, Phase};
 use archipelago_api::{ApiError, AppId, ErrorCode};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Instant, SystemTime};
+
+/// Whether a catalog manifest (its digest and version) is another version
+/// than the one `app` was installed from. Apps installed before the digest
+/// was recorded compare by version.
+pub(super) fn offers_update(app: &InstalledApp, manifest_sha256: &str, version: &str) -> bool {
+    if app.catalog_sha256.is_empty() {
+        version != app.version
+    } else {
+        manifest_sha256 != app.catalog_sha256
+    }
+}
 
 /// The images a manifest runs.
 pub(super) fn images_of(m: &Manifest) -> BTreeSet<String> {
@@ -571,6 +582,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
             .filter_map(|(id, app)| {
                 let found = crate::catalogs::find(&sources, id)?;
                 if found.entry.manifest_sha256 == app.catalog_sha256 {
+                    // The one installed: no need to read it.
                     return None;
                 }
                 let bytes = found.catalog.manifest(found.entry).ok()?;
@@ -580,9 +592,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                     self.strictness,
                 )
                 .ok()?;
-                // Apps installed before digests were recorded compare by
-                // version.
-                (!app.catalog_sha256.is_empty() || offered.version != app.version)
+                offers_update(app, &found.entry.manifest_sha256, &offered.version)
                     .then(|| (id.clone(), offered.version))
             })
             .collect()
