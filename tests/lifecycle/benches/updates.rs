@@ -36,7 +36,7 @@ use archipelago_api::methods::{
 };
 use archipelago_api::rpc::StreamEvent;
 use archipelago_harness::node::{Node, RunAs};
-use archipelago_lifecycle::{Lab, root, user};
+use archipelago_lifecycle::{Lab, root, user, volume_dir};
 use std::time::{Duration, Instant};
 
 const CHAIN: &str = "fixture-chain";
@@ -135,20 +135,7 @@ fn main() {
     ));
 
     // 3. Backup of a large volume vs. tar.
-    let volume = user(
-        &*lab.node(),
-        &[
-            "podman",
-            "volume",
-            "inspect",
-            "--format",
-            "{{.Mountpoint}}",
-            &format!("{CHAIN}_data"),
-        ],
-    )
-    .unwrap()
-    .trim()
-    .to_owned();
+    let volume = volume_dir(&*lab.node(), &format!("{CHAIN}_data")).unwrap();
     user(
         &*lab.node(),
         &[

@@ -341,6 +341,22 @@ pub fn user(node: &dyn Node, argv: &[&str]) -> Result<String> {
     Ok(out.stdout)
 }
 
+/// Where podman keeps the files of named volume `name` on `node`.
+pub fn volume_dir(node: &dyn Node, name: &str) -> Result<String> {
+    let out = user(
+        node,
+        &[
+            "podman",
+            "volume",
+            "inspect",
+            "--format",
+            "{{.Mountpoint}}",
+            name,
+        ],
+    )?;
+    Ok(out.trim().to_owned())
+}
+
 /// Runs `argv` in the node as root; its stdout, or an error.
 pub fn root(node: &dyn Node, argv: &[&str]) -> Result<String> {
     let out = node.exec(RunAs::Root, argv)?;

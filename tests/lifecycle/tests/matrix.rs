@@ -23,7 +23,7 @@ use archipelago_harness::fixtures::HELLO_PAGE;
 use archipelago_harness::node::{Node, RunAs};
 use archipelago_harness::testing::{NODE_HOME, nothing_left, serial};
 use archipelago_lifecycle::{
-    Api, Lab, Matrix, containers, is_code, iterations, leftovers, root, user,
+    Api, Lab, Matrix, containers, is_code, iterations, leftovers, root, user, volume_dir,
 };
 use std::time::{Duration, Instant};
 
@@ -231,18 +231,8 @@ fn chain_secret(lab: &Lab) -> Result<String> {
 /// Leaves a file in the chain's data volume; true when it is there.
 fn chain_marker(lab: &Lab, write: bool) -> Result<bool> {
     let node = lab.node();
-    let mountpoint = user(
-        &*node,
-        &[
-            "podman",
-            "volume",
-            "inspect",
-            "--format",
-            "{{.Mountpoint}}",
-            &format!("{CHAIN}_data"),
-        ],
-    )?;
-    let marker = format!("{}/archipelago-test-marker", mountpoint.trim());
+    let mountpoint = volume_dir(&*node, &format!("{CHAIN}_data"))?;
+    let marker = format!("{mountpoint}/archipelago-test-marker");
     if write {
         user(&*node, &["touch", &marker])?;
     }

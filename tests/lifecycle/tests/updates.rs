@@ -25,7 +25,9 @@ use archipelago_client::{Client, ClientError};
 use archipelago_harness::fixtures::BuiltImage;
 use archipelago_harness::node::{Node, RunAs};
 use archipelago_harness::testing::{NODE_HOME, nothing_left, serial};
-use archipelago_lifecycle::{Lab, Matrix, REGISTRY, is_code, leftovers, root, user};
+use archipelago_lifecycle::{
+    Api, Lab, Matrix, REGISTRY, is_code, leftovers, root, user, volume_dir,
+};
 use std::time::{Duration, Instant};
 
 const CHAIN: &str = "fixture-chain";
@@ -141,18 +143,8 @@ fn chain_secret(node: &dyn Node) -> Result<String> {
 
 /// The files in the chain's data volume on `node`, sorted.
 fn chain_files(node: &dyn Node) -> Result<Vec<String>> {
-    let dir = user(
-        node,
-        &[
-            "podman",
-            "volume",
-            "inspect",
-            "--format",
-            "{{.Mountpoint}}",
-            &format!("{CHAIN}_data"),
-        ],
-    )?;
-    let out = user(node, &["ls", "-1", dir.trim()])?;
+    let dir = volume_dir(node, &format!("{CHAIN}_data"))?;
+    let out = user(node, &["ls", "-1", &dir])?;
     let mut files: Vec<String> = out
         .lines()
         .filter(|l| {
@@ -193,6 +185,34 @@ fn update_leftovers(node: &dyn Node) -> Result<Vec<String>> {
         .filter(|l| !l.is_empty() && !l.ends_with(':'))
         .map(str::to_owned)
         .collect())
+}
+
+/// Calls `M`, cuts the node's power when its progress reaches `phase`,
+/// boots the node again and waits for its API.
+async fn cut_power_at<M: archipelago_api::methods::Method<Output: std::fmt::Debug>>(
+    lab: &Lab,
+    api: &Api<'_>,
+    params: M::Params,
+    phase: Phase,
+) -> Result<()> {
+    let mut cut = false;
+    // A node that loses power sends no reset: the stream is given up.
+    let outcome = tokio::time::timeout(
+        CUT_STREAM,
+        api.client.call_streaming::<M>(params, |e| {
+            if let StreamEvent::Progress(p) = e {
+                if p.phase == phase && !cut {
+                    cut = true;
+                    let _ = lab.node().power_cut();
+                }
+            }
+        }),
+    )
+    .await;
+    ensure!(cut, "{} never reached {phase:?}: {outcome:?}", M::NAME);
+    lab.node().boot()?;
+    api.wait_api(COMEBACK).await?;
+    Ok(())
 }
 
 async fn wait_healthy(client: &Client, id: &str) -> Result<PackageStatus> {
@@ -353,22 +373,13 @@ async fn run(lab: &Lab, m: &mut Matrix) -> Result<()> {
         CHAIN,
         "power cut mid-update → old or new version, healthy",
         async {
-            let mut cut = false;
-            let outcome = tokio::time::timeout(
-                CUT_STREAM,
-                c.call_streaming::<PackageUpdate>(AppParams { id: CHAIN.into() }, |e| {
-                    if let StreamEvent::Progress(p) = e {
-                        if p.phase == Phase::Starting && !cut {
-                            cut = true;
-                            let _ = lab.node().power_cut();
-                        }
-                    }
-                }),
+            cut_power_at::<PackageUpdate>(
+                lab,
+                &api,
+                AppParams { id: CHAIN.into() },
+                Phase::Starting,
             )
-            .await;
-            ensure!(cut, "the update never reached Starting: {outcome:?}");
-            lab.node().boot()?;
-            api.wait_api(COMEBACK).await?;
+            .await?;
             let s = wait_healthy(c, CHAIN).await?;
             ensure!(s.version == "1.1.0" || s.version == "1.3.0", "{s:?}");
             eprintln!("after the power cut {CHAIN} runs {}", s.version);
@@ -407,23 +418,13 @@ async fn run(lab: &Lab, m: &mut Matrix) -> Result<()> {
     // A 1 MB file in the volume: enough to fill a small disk.
     {
         let node = lab.node();
-        let dir = user(
-            &*node,
-            &[
-                "podman",
-                "volume",
-                "inspect",
-                "--format",
-                "{{.Mountpoint}}",
-                &format!("{CHAIN}_data"),
-            ],
-        )?;
+        let dir = volume_dir(&*node, &format!("{CHAIN}_data"))?;
         user(
             &*node,
             &[
                 "dd",
                 "if=/dev/urandom",
-                &format!("of={}/filler", dir.trim()),
+                &format!("of={dir}/filler"),
                 "bs=1M",
                 "count=1",
                 "status=none",
@@ -544,29 +545,17 @@ async fn run(lab: &Lab, m: &mut Matrix) -> Result<()> {
         CHAIN,
         "power cut mid-restore → restored or not installed",
         async {
-            let mut cut = false;
-            let outcome = tokio::time::timeout(
-                CUT_STREAM,
-                c.call_streaming::<PackageRestore>(
-                    RestoreParams {
-                        backup: made.name.clone(),
-                        passphrase: Some(PASSPHRASE.into()),
-                        identity: None,
-                    },
-                    |e| {
-                        if let StreamEvent::Progress(p) = e {
-                            if p.phase == Phase::Restoring && !cut {
-                                cut = true;
-                                let _ = lab.node().power_cut();
-                            }
-                        }
-                    },
-                ),
+            cut_power_at::<PackageRestore>(
+                lab,
+                &api,
+                RestoreParams {
+                    backup: made.name.clone(),
+                    passphrase: Some(PASSPHRASE.into()),
+                    identity: None,
+                },
+                Phase::Restoring,
             )
-            .await;
-            ensure!(cut, "the restore never reached Restoring: {outcome:?}");
-            lab.node().boot()?;
-            api.wait_api(COMEBACK).await?;
+            .await?;
             let start = Instant::now();
             loop {
                 match api.status(CHAIN).await {
