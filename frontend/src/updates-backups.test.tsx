@@ -226,7 +226,7 @@ describe("backups", () => {
         pkg({
           id: "vault",
           name: "Vault",
-          last_backup: NOW - 3 * 86_400,
+          last_backup: NOW - 3 * 86_400 - 3600,
           backup_overdue: true,
           settings: { auto_update_hours: 0, backup_schedule: null, backup_max_age_hours: 48 },
         }),
