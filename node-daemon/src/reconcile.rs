@@ -152,11 +152,17 @@ impl<S, P> Context<S, P> {
         Paused { ctx: self, apps }
     }
 
-    fn is_paused(&self, app: &str) -> bool {
-        self.paused
+    /// True when a pause other than the pass's own (`own`, the apps of the
+    /// [`Paused`] guard a pass runs for) holds `app`.
+    fn is_paused(&self, app: &str, own: &[AppId]) -> bool {
+        let held = self
+            .paused
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .contains_key(app)
+            .get(app)
+            .copied()
+            .unwrap_or(0);
+        held > usize::from(own.iter().any(|a| a == app))
     }
 
     /// Makes the next pass a deep check (files read in full, containers
@@ -178,6 +184,24 @@ impl<S, P> Context<S, P> {
 pub struct Paused<'a, S, P> {
     ctx: &'a Context<S, P>,
     apps: Vec<AppId>,
+}
+
+impl<S: SystemdManager, P: PodmanApi> Paused<'_, S, P> {
+    /// One whole pass, like [`reconcile_latest`], in which the apps this
+    /// guard holds are reconciled too (unless another pause also holds
+    /// them); they stay paused for every other pass. The holder starts
+    /// them this way without a pass of the daemon's loop starting or
+    /// stopping them in between (an update's new version, then its
+    /// rollback).
+    pub async fn reconcile_latest(
+        &self,
+        latest: impl FnOnce() -> std::sync::Arc<Desired> + Send,
+    ) -> (std::sync::Arc<Desired>, Result<PassReport, PassError>) {
+        let _one_pass = self.ctx.pass_lock.lock().await;
+        let desired = latest();
+        let result = pass_locked(&desired, self.ctx, &self.apps).await;
+        (desired, result)
+    }
 }
 
 impl<S, P> Drop for Paused<'_, S, P> {
@@ -577,7 +601,7 @@ pub async fn reconcile_pass<S: SystemdManager, P: PodmanApi>(
     ctx: &Context<S, P>,
 ) -> Result<PassReport, PassError> {
     let _one_pass = ctx.pass_lock.lock().await;
-    pass_locked(desired, ctx).await
+    pass_locked(desired, ctx, &[]).await
 }
 
 /// One whole pass over the desired state `latest` returns once this pass's
@@ -589,7 +613,7 @@ pub async fn reconcile_latest<S: SystemdManager, P: PodmanApi>(
 ) -> (std::sync::Arc<Desired>, Result<PassReport, PassError>) {
     let _one_pass = ctx.pass_lock.lock().await;
     let desired = latest();
-    let result = pass_locked(&desired, ctx).await;
+    let result = pass_locked(&desired, ctx, &[]).await;
     (desired, result)
 }
 
@@ -605,6 +629,7 @@ type FileOutcomes<'a> = (
 fn sync_all_files<'a, S, P>(
     desired: &'a Desired,
     ctx: &Context<S, P>,
+    own: &[AppId],
     report: &mut PassReport,
 ) -> FileOutcomes<'a> {
     let mut rendered: BTreeSet<String> = BTreeSet::new();
@@ -613,7 +638,7 @@ fn sync_all_files<'a, S, P>(
     for (id, app) in desired.ordered() {
         // Rendered files are never orphans, even when writing them failed.
         rendered.extend(app.units.iter().map(|u| u.file_name.clone()));
-        if ctx.is_paused(id) {
+        if ctx.is_paused(id, own) {
             continue;
         }
         match sync_files(app, desired, ctx, report) {
@@ -628,9 +653,12 @@ fn sync_all_files<'a, S, P>(
     (rendered, file_changes, file_errors)
 }
 
+/// One pass, the pass lock held; apps paused by anyone but `own` (see
+/// [`Context::is_paused`]) are left alone.
 async fn pass_locked<S: SystemdManager, P: PodmanApi>(
     desired: &Desired,
     ctx: &Context<S, P>,
+    own: &[AppId],
 ) -> Result<PassReport, PassError> {
     let mut report = PassReport {
         invalid: desired.invalid.clone(),
@@ -648,7 +676,7 @@ async fn pass_locked<S: SystemdManager, P: PodmanApi>(
     }
 
     // 1. Secrets and unit files, dependencies first.
-    let (rendered, file_changes, mut file_errors) = sync_all_files(desired, ctx, &mut report);
+    let (rendered, file_changes, mut file_errors) = sync_all_files(desired, ctx, own, &mut report);
 
     // 2. Units of apps that are no longer installed.
     remove_orphans(desired, &rendered, ctx, &mut report).await?;
@@ -683,7 +711,7 @@ async fn pass_locked<S: SystemdManager, P: PodmanApi>(
 
     // 5. Each app's runtime state.
     for (id, app) in desired.ordered() {
-        if ctx.is_paused(id) {
+        if ctx.is_paused(id, own) {
             continue;
         }
         let mut changes = AppChanges::default();

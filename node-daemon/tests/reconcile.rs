@@ -854,3 +854,42 @@ async fn a_paused_app_is_left_alone_while_the_others_are_reconciled() {
     );
     assert_settled(&node, &d).await;
 }
+
+#[tokio::test]
+async fn the_holder_of_a_pause_reconciles_its_apps_while_other_passes_still_skip_them() {
+    let (node, d) = installed(&[
+        (&hello("hello", 8080), RunState::Running),
+        (&hello("other", 8081), RunState::Running),
+    ])
+    .await;
+    let held = node.ctx.pause(["hello".to_owned()]).await;
+    node.sd().kill("hello_web.service");
+    let desired = std::sync::Arc::new(d.clone());
+    let (_, report) = held.reconcile_latest(|| desired.clone()).await;
+    assert!(report.unwrap().apps["hello"].result.is_ok());
+    assert_eq!(
+        node.sd().active_state("hello_web.service"),
+        ActiveState::Active,
+        "the holder's own pass starts its app"
+    );
+    node.sd().kill("hello_web.service");
+    node.pass(&d).await;
+    assert_eq!(
+        node.sd().active_state("hello_web.service"),
+        ActiveState::Failed,
+        "a pass of anyone else still leaves it alone"
+    );
+    // Held twice (an update and a backup, say): the holder's pass leaves
+    // it to the other pause too.
+    let other = node.ctx.pause(["hello".to_owned()]).await;
+    let (_, report) = held.reconcile_latest(|| desired.clone()).await;
+    assert!(!report.unwrap().apps.contains_key("hello"));
+    assert_eq!(
+        node.sd().active_state("hello_web.service"),
+        ActiveState::Failed
+    );
+    drop(other);
+    drop(held);
+    node.pass(&d).await;
+    assert_settled(&node, &d).await;
+}

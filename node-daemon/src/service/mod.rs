@@ -33,7 +33,7 @@ use crate::manifest::{self, Manifest, Strictness, is_valid_app_id};
 use crate::nodeinfo;
 use crate::podman::{LogLine, LogStream, PodmanApi, PodmanError, PullEvent};
 use crate::quadlet;
-use crate::reconcile::{Context, Desired, PassReport, reconcile_latest};
+use crate::reconcile::{Context, Desired, PassError, PassReport, Paused, reconcile_latest};
 use crate::state::{InstalledApp, NodeState, Removal, StateStore};
 use crate::systemd::SystemdManager;
 use archipelago_api::methods::{
@@ -50,6 +50,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// How often an operation looks at its units while waiting for health.
 const HEALTH_POLL: Duration = Duration::from_millis(250);
+/// How long a version started again (a rollback) may keep being restarted
+/// by systemd before the wait gives up on it.
+const RESTART_PATIENCE: Duration = Duration::from_secs(60);
 /// Added to an app's longest start timeout before an operation gives up.
 const HEALTH_MARGIN: Duration = Duration::from_secs(10);
 /// How long containers without a health check must stay up to count as
@@ -605,22 +608,39 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
     /// Runs a pass and says why `id` did not reconcile, if it did not.
     async fn pass_for(&self, id: &str) -> Result<(), String> {
         let (_, report) = reconcile_latest(&self.ctx, || self.desired()).await;
-        let report = report.map_err(|e| e.to_string())?;
-        if let Some(reason) = report.invalid.get(id) {
-            return Err(format!("its manifest is not valid: {reason}"));
-        }
-        match report.apps.get(id).map(|o| &o.result) {
-            Some(Err(e)) => Err(e.to_string()),
-            Some(Ok(_)) => Ok(()),
-            None => Err("the reconciler did not see it".to_owned()),
-        }
+        outcome_of(id, report)
+    }
+
+    /// Runs a pass in which the apps `held` pauses are reconciled (they
+    /// stay paused for the daemon's own passes), and says why `id` did not
+    /// reconcile, if it did not.
+    async fn pass_for_held(&self, id: &str, held: &Paused<'_, S, P>) -> Result<(), String> {
+        let (_, report) = held.reconcile_latest(|| self.desired()).await;
+        outcome_of(id, report)
     }
 
     /// Waits until every container unit of `id` is active (with
     /// `Notify=healthy`, active means healthy; without a health check, it
-    /// must stay active for [`SETTLE`]), or one failed, or the app's start
-    /// timeout passed.
+    /// must stay active for [`SETTLE`]), or one failed or is being
+    /// restarted after exiting, or the app's start timeout passed.
     async fn wait_healthy(&self, id: &str, manifest: &Manifest) -> Result<(), String> {
+        self.wait_healthy_with(id, manifest, Duration::ZERO).await
+    }
+
+    /// [`Self::wait_healthy`] for a version known to work, started again
+    /// (a rollback): a unit systemd restarts after a first exit (e.g. its
+    /// port not yet released by the version before) fails the wait only
+    /// when it is still restarting after [`RESTART_PATIENCE`].
+    async fn wait_healthy_again(&self, id: &str, manifest: &Manifest) -> Result<(), String> {
+        self.wait_healthy_with(id, manifest, RESTART_PATIENCE).await
+    }
+
+    async fn wait_healthy_with(
+        &self,
+        id: &str,
+        manifest: &Manifest,
+        patience: Duration,
+    ) -> Result<(), String> {
         let timeout = manifest
             .containers
             .iter()
@@ -647,6 +667,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
         };
         let start = Instant::now();
         let mut up_since: Option<Instant> = None;
+        let mut restarting_since: Option<Instant> = None;
         loop {
             let units = self
                 .ctx
@@ -655,6 +676,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                 .await
                 .map_err(|e| e.to_string())?;
             if units.iter().all(|u| u.active_state == ActiveState::Active) {
+                restarting_since = None;
                 let since = *up_since.get_or_insert_with(Instant::now);
                 if since.elapsed() >= settle {
                     return Ok(());
@@ -662,12 +684,15 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
             } else {
                 up_since = None;
             }
+            if let Some(u) = units.iter().find(|u| u.active_state == ActiveState::Failed) {
+                return Err(format!("{} failed", u.name));
+            }
+            // Counted from the first restart seen, until all are up.
             if let Some(u) = units.iter().find(|u| failing(u)) {
-                return Err(if u.active_state == ActiveState::Failed {
-                    format!("{} failed", u.name)
-                } else {
-                    format!("{} exited and is being restarted", u.name)
-                });
+                let since = *restarting_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= patience {
+                    return Err(format!("{} exited and is being restarted", u.name));
+                }
             }
             if start.elapsed() > timeout {
                 return Err(format!(
@@ -1560,6 +1585,19 @@ fn plural<'a>(items: &[String], one: &'a str, many: &'a str) -> &'a str {
 }
 
 /// A unit that is down and will not come up by itself soon.
+/// Why `id` did not reconcile in a pass, if it did not.
+fn outcome_of(id: &str, report: Result<PassReport, PassError>) -> Result<(), String> {
+    let report = report.map_err(|e| e.to_string())?;
+    if let Some(reason) = report.invalid.get(id) {
+        return Err(format!("its manifest is not valid: {reason}"));
+    }
+    match report.apps.get(id).map(|o| &o.result) {
+        Some(Err(e)) => Err(e.to_string()),
+        Some(Ok(_)) => Ok(()),
+        None => Err("the reconciler did not see it".to_owned()),
+    }
+}
+
 fn failing(u: &UnitState) -> bool {
     u.active_state == ActiveState::Failed || u.sub_state == "auto-restart"
 }

@@ -28,6 +28,7 @@ use crate::fsutil;
 use crate::manifest::{self, Manifest};
 use crate::podman::PodmanApi;
 use crate::quadlet;
+use crate::reconcile::Paused;
 use crate::state::{InstalledApp, NodeState, PendingUpdate};
 use crate::systemd::SystemdManager;
 use archipelago_api::methods::{self as m, Phase};
@@ -94,8 +95,9 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
         let begun = SystemTime::now();
 
         // 2. Snapshot. The app and its dependants are paused from here to
-        //    the switch, so that no pass starts the old version again over
-        //    its copied data.
+        //    the end: no pass of the daemon's loop starts the old version
+        //    over its copied data, or the new one while it is being rolled
+        //    back. Only this update's own passes touch them.
         let held = self.ctx.pause(self.with_dependants(id)).await;
         let snapshot = if snapshot_needed {
             progress.send(
@@ -105,8 +107,9 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
             match self.snapshot(id, &old).await {
                 Ok(path) => Some(path),
                 Err(reason) => {
-                    drop(held);
-                    return Err(self.snapshot_failed(id, &old.version, &reason).await);
+                    return Err(self
+                        .snapshot_failed(id, &old.version, &reason, &held)
+                        .await);
                 }
             }
         } else {
@@ -123,17 +126,15 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
             from_manifest: app.manifest.clone(),
             snapshot: snapshot.clone(),
         };
-        let switched = self.switch_to(id, &next, &new.version, &pending).await;
-        drop(held);
-        if let Err(e) = switched {
+        if let Err(e) = self.switch_to(id, &next, &new.version, &pending).await {
             self.discard_update_files(id, pending.snapshot.as_deref());
-            let _ = self.pass_for(id).await;
+            let _ = self.pass_for_held(id, &held).await;
             return Err(e);
         }
 
         // 4. Start and wait.
         progress.send(Phase::Starting, format!("starting {id} {}", new.version));
-        let outcome = match self.pass_for(id).await {
+        let outcome = match self.pass_for_held(id, &held).await {
             Ok(()) => self.wait_healthy(id, &new).await,
             Err(reason) => Err(reason),
         };
@@ -161,7 +162,9 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                 })
             }
             Err(reason) => Err(self
-                .roll_back_failed_update(id, &old, &new, &pending, &reason, begun, &progress)
+                .roll_back_failed_update(
+                    id, &old, &new, &pending, &reason, begun, &progress, &held,
+                )
                 .await),
         }
     }
@@ -182,7 +185,8 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
             .state()
             .and_then(|s| s.apps.get(id).and_then(|a| a.update.clone()));
         if let Some(pending) = pending {
-            self.roll_back(id, &pending, None).await.map_err(|reason| {
+            let held = self.ctx.pause(self.with_dependants(id)).await;
+            self.roll_back(id, &pending, None, &held).await.map_err(|reason| {
                 err(
                     ErrorCode::Systemd,
                     format!("an interrupted update of {id} could not be rolled back: {reason}"),
@@ -241,9 +245,15 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
 
     /// The error of an update whose snapshot could not be made; the old
     /// version is started again.
-    async fn snapshot_failed(&self, id: &str, old_version: &str, reason: &str) -> ApiError {
+    async fn snapshot_failed(
+        &self,
+        id: &str,
+        old_version: &str,
+        reason: &str,
+        held: &Paused<'_, S, P>,
+    ) -> ApiError {
         let _ = std::fs::remove_file(self.layout().next_manifest(id));
-        let restarted = self.pass_for(id).await;
+        let restarted = self.pass_for_held(id, held).await;
         err(
             ErrorCode::UpdateRolledBack,
             format!(
@@ -269,6 +279,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
         reason: &str,
         begun: SystemTime,
         progress: &Progress<'_>,
+        held: &Paused<'_, S, P>,
     ) -> ApiError {
         use std::fmt::Write as _;
         let logs = self.failure_logs(id, new, begun).await;
@@ -278,7 +289,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
         );
         tracing::warn!(app = id, "update failed, rolling back: {reason}");
         let started = Instant::now();
-        let back = self.roll_back(id, pending, Some(new)).await;
+        let back = self.roll_back(id, pending, Some(new), held).await;
         let mut message = format!(
             "update of {id} from {} to {} failed: {reason}.{logs}",
             old.version, new.version
@@ -486,17 +497,18 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
     /// Puts an app back on the version before an update: units stopped,
     /// snapshot restored, state pointed at the old manifest, started and
     /// waited for. `failed` is the new version's manifest when known (its
-    /// units are stopped first).
+    /// units are stopped first). `held` pauses the app and its dependants
+    /// for the whole rollback: only its own passes start them.
     pub(super) async fn roll_back(
         &self,
         id: &str,
         pending: &PendingUpdate,
         failed: Option<&Manifest>,
+        held: &Paused<'_, S, P>,
     ) -> Result<(), String> {
         let old = manifest::load(&pending.from_manifest, self.strictness)
             .map_err(|e| format!("the previous manifest cannot be read: {e}"))?;
         {
-            let _paused = self.ctx.pause(self.with_dependants(id)).await;
             if let Some(new) = failed {
                 self.stop_units(id, new).await?;
             } else if let Some(current) = self.desired().apps().get(id) {
@@ -518,8 +530,8 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                     .map_err(|e| format!("putting the data snapshot back: {e}"))?;
                 }
             }
-            // Still held: no pass may start the new version over the
-            // restored data.
+            // Still held: no pass of the loop may start the new version
+            // over the restored data.
             self.edit_state(|s| {
                 if let Some(a) = s.apps.get_mut(id) {
                     a.manifest.clone_from(&pending.from_manifest);
@@ -532,10 +544,31 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
             .map_err(|e| e.message)?;
         }
         self.discard_update_files(id, pending.snapshot.as_deref());
-        self.pass_for(id).await?;
-        self.wait_healthy(id, &old).await?;
+        if let Err(why) = self.pass_for_held(id, held).await {
+            // A start that failed once while systemd restarts the unit
+            // (the new version's port not yet free, say) is waited for.
+            if !self.restarting(id, &old).await {
+                return Err(why);
+            }
+        }
+        self.wait_healthy_again(id, &old).await?;
         tracing::info!(app = id, version = %pending.from_version, "rolled back and healthy");
         Ok(())
+    }
+
+    /// True when systemd is restarting a container unit of `id` after it
+    /// exited.
+    async fn restarting(&self, id: &str, m: &Manifest) -> bool {
+        let services: Vec<String> = m
+            .containers
+            .iter()
+            .map(|c| quadlet::container_service(id, &c.name))
+            .collect();
+        self.ctx
+            .systemd
+            .list_units_by_names(&services)
+            .await
+            .is_ok_and(|units| units.iter().any(|u| u.sub_state == "auto-restart"))
     }
 
     /// Rolls back updates a daemon that died left half done (the old
@@ -562,7 +595,8 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                 continue;
             };
             tracing::warn!(app = %id, version = %update.from_version, "an update was interrupted: rolling back");
-            if let Err(e) = self.roll_back(&id, &update, None).await {
+            let held = self.ctx.pause(self.with_dependants(&id)).await;
+            if let Err(e) = self.roll_back(&id, &update, None, &held).await {
                 tracing::warn!(app = %id, "could not roll back the interrupted update: {e}");
             }
         }
