@@ -8,8 +8,9 @@
 //! error that says what to do, a copy of it is kept aside
 //! (`state.json.corrupt-<unix-secs>`), the file itself is left untouched, and
 //! [`StateStore::save`] refuses to write over it until an operator calls
-//! [`StateStore::recover`]. Every save keeps the previous good state as
-//! `state.json.bak`, which a corrupt-state error offers for recovery.
+//! [`StateStore::recover`]. Every save writes the same state to
+//! `state.json.bak` too, which a corrupt-state error offers for recovery:
+//! nothing saved before the damage is lost.
 //!
 //! Limits: one writer per file. The store caches the bytes it last saw on
 //! disk so that a no-op save (after every reconcile pass) costs no I/O; an
@@ -150,7 +151,7 @@ pub enum StateError {
         reason: String,
         /// The copy of the bad file (the file itself is left in place).
         kept_copy: PathBuf,
-        /// The previous good state (`state.json.bak`), when there is one.
+        /// The last good state (`state.json.bak`), when there is one.
         backup: Option<Box<NodeState>>,
     },
 
@@ -360,7 +361,7 @@ impl StateStore {
         &self.path
     }
 
-    /// Where the previous good state is kept (`state.json.bak`).
+    /// Where the last good state is kept (`state.json.bak`).
     pub fn backup_path(&self) -> PathBuf {
         backup_path_of(&self.path)
     }
@@ -379,7 +380,7 @@ impl StateStore {
     }
 
     /// Writes `state` atomically (pretty JSON, trailing newline, mode 0600),
-    /// first keeping the current good file as `state.json.bak`. Returns
+    /// then the same to `state.json.bak`. Returns
     /// whether anything was written: saving what is already on disk writes
     /// nothing and, once the store has seen the file, reads nothing either.
     /// Refuses to write over a file that was found unusable, until
@@ -527,14 +528,15 @@ impl StateStore {
         }
         // If either write fails the disk is in an unknown (but atomic) state.
         inner.on_disk = OnDisk::Unknown;
-        if let Some(previous) = previous {
-            fsutil::atomic_write(&self.backup_path(), previous, FILE_MODE)?;
-        }
         fsutil::atomic_write(&self.path, &bytes, FILE_MODE)?;
-        if previous.is_none() {
-            // The first state ever saved gets a backup too: a state file
-            // that later goes missing is then reported (and recoverable),
-            // never mistaken for a fresh node with nothing installed.
+        // The backup is the state just saved: a file damaged later (a bad
+        // disk, a hand edit) is recovered without losing its last edit —
+        // an app installed just before would otherwise be removed by the
+        // recovery. A crash between the two writes leaves the backup one
+        // edit behind, never damaged. The first state ever saved gets one
+        // too: a state file that later goes missing is then reported (and
+        // recoverable), never mistaken for a fresh node.
+        if previous != Some(bytes.as_slice()) {
             fsutil::atomic_write(&self.backup_path(), &bytes, FILE_MODE)?;
         }
         inner.on_disk = OnDisk::Good(bytes);

@@ -311,6 +311,22 @@ async fn a_failed_pull_installs_nothing() {
 }
 
 #[tokio::test]
+async fn an_install_over_a_damaged_state_file_is_refused_before_it_begins() {
+    let n = Node::new();
+    n.service.install("hello", None).await.unwrap();
+    let before = n.fake.mutations().len();
+    std::fs::write(n.layout.state_file(), "{\"version\": 1, \"apps\": {").unwrap();
+    let e = n.service.install("chain", None).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::StateCorrupt);
+    assert!(e.message.contains("archipelagod state recover"), "{}", e.message);
+    // The backup holds the last state saved: hello-web, not an empty node.
+    assert!(e.message.contains("(1 app)"), "{}", e.message);
+    assert_eq!(n.fake.mutations().len(), before, "nothing pulled or started");
+    assert!(!n.layout.installed_manifest("chain").exists());
+    assert!(!n.layout.installed_manifest("chain").parent().unwrap().exists());
+}
+
+#[tokio::test]
 async fn a_failed_start_is_rolled_back_with_the_logs_in_the_error() {
     let n = Node::new();
     n.fake.fail_on_start("chain_node.service");

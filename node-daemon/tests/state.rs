@@ -138,15 +138,17 @@ fn no_op_save_writes_nothing() {
 }
 
 #[test]
-fn second_save_keeps_the_previous_state_as_backup() {
+fn every_save_keeps_the_saved_state_as_backup() {
     let (dir, path) = setup();
     let store = StateStore::new(path.clone());
     store.save(&one()).unwrap();
-    let first = fs::read(&path).unwrap();
+    assert_eq!(fs::read(store.backup_path()).unwrap(), fs::read(&path).unwrap());
     assert!(store.save(&two()).unwrap());
+    let second = fs::read(&path).unwrap();
 
+    // The last good state, whole: a file damaged later loses no edit.
     assert_eq!(store.backup_path(), dir.path().join("state.json.bak"));
-    assert_eq!(fs::read(store.backup_path()).unwrap(), first);
+    assert_eq!(fs::read(store.backup_path()).unwrap(), second);
     let mode = fs::metadata(store.backup_path())
         .unwrap()
         .permissions()
@@ -214,7 +216,7 @@ fn assert_rejected(bad: &[u8], with_backup: bool) -> StateError {
     };
     assert_eq!(kept_copy, &copies[0]);
     if with_backup {
-        assert_eq!(backup.as_deref(), Some(&one()));
+        assert_eq!(backup.as_deref(), Some(&two()));
         assert!(message.contains("state.json.bak"), "{message}");
     } else {
         assert!(backup.is_none());
@@ -360,7 +362,11 @@ fn save_after_corrupt_load_is_refused_until_recover() {
     ));
 
     store.recover(&backup).unwrap();
-    assert_eq!(store.load().unwrap(), one());
+    assert_eq!(
+        store.load().unwrap(),
+        two(),
+        "the last state saved before the damage"
+    );
     assert_eq!(
         corrupt_copies(dir.path()).len(),
         1,
@@ -371,8 +377,8 @@ fn save_after_corrupt_load_is_refused_until_recover() {
         fs::read(&path).unwrap(),
         "the backup was not replaced by the corrupt file"
     );
-    assert!(store.save(&two()).unwrap());
-    assert_eq!(StateStore::new(path.clone()).load().unwrap(), two());
+    assert!(store.save(&one()).unwrap());
+    assert_eq!(StateStore::new(path.clone()).load().unwrap(), one());
 }
 
 #[test]
@@ -401,7 +407,7 @@ fn deleted_state_file_with_a_backup_is_not_an_empty_state() {
     let store = StateStore::new(path.clone());
     let err = store.load().unwrap_err();
     match &err {
-        StateError::Missing { backup, .. } => assert_eq!(backup.as_deref(), Some(&one())),
+        StateError::Missing { backup, .. } => assert_eq!(backup.as_deref(), Some(&two())),
         other => panic!("{other:?}"),
     }
     assert!(

@@ -226,6 +226,17 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
         true
     }
 
+    /// The corrupt-state error while the state file is unusable: what
+    /// would change the node is refused before it begins (an install would
+    /// otherwise pull and write for nothing).
+    fn check_state_usable(&self) -> Result<(), ApiError> {
+        self.refresh();
+        match &self.current().error {
+            Some(e) => Err(err(ErrorCode::StateCorrupt, e.clone())),
+            None => Ok(()),
+        }
+    }
+
     /// Edits the state under the edit lock and saves it; the new desired
     /// state is in force when this returns.
     async fn edit_state(
@@ -329,6 +340,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
         let begun = SystemTime::now();
         let progress = Progress::new(id, events);
         progress.send(Phase::Validating, format!("checking {id}"));
+        self.check_state_usable()?;
         let state = self.state().unwrap_or_default();
         if state.apps.contains_key(id) {
             return if waited {
@@ -403,9 +415,10 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
         if let Some(dir) = installed.parent() {
             fsutil::ensure_dir(dir, 0o755).map_err(|e| fs_error(&e))?;
         }
+        let had_manifest = installed.exists();
         fsutil::atomic_write(&installed, text, 0o644).map_err(|e| fs_error(&e))?;
         let app = InstalledApp {
-            manifest: installed,
+            manifest: installed.clone(),
             version,
             run: RunState::Running,
             source,
@@ -414,13 +427,21 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
             previous_images: Vec::new(),
             update: None,
         };
-        self.edit_state(|s| {
-            s.removing.remove(id);
-            s.apps.insert(id.to_owned(), app);
-            Ok(())
-        })
-        .await?;
-        Ok(())
+        let edited = self
+            .edit_state(|s| {
+                s.removing.remove(id);
+                s.apps.insert(id.to_owned(), app);
+                Ok(())
+            })
+            .await;
+        if edited.is_err() && !had_manifest {
+            // Not recorded: nothing of the app may stay behind.
+            let _ = std::fs::remove_file(&installed);
+            if let Some(dir) = installed.parent() {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+        edited.map(|_| ())
     }
 
     /// Undoes a failed install and says why it failed, with the failing
