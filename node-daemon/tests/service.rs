@@ -311,6 +311,20 @@ async fn a_failed_pull_installs_nothing() {
 }
 
 #[tokio::test]
+async fn a_pull_that_finds_the_disk_full_says_to_free_space() {
+    let n = Node::new();
+    n.fake.fail_pull(
+        &format!("10.99.0.1:5000/hello-web:1@{DIGEST}"),
+        "write /var/tmp/container_images_storage1/1: no space left on device",
+    );
+    let e = n.service.install("hello", None).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::InstallFailed);
+    assert!(e.message.contains("free space on the node"), "{}", e.message);
+    assert!(!e.message.contains("registry"), "{}", e.message);
+    assert!(n.service.state().unwrap_or_default().apps.is_empty());
+}
+
+#[tokio::test]
 async fn an_install_over_a_damaged_state_file_is_refused_before_it_begins() {
     let n = Node::new();
     n.service.install("hello", None).await.unwrap();

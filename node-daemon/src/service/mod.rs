@@ -613,16 +613,16 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                 progress.pulling(image, done + 1, total, blobs, format!("pulled {image}"));
                 Ok(())
             }
-            Err(e) => Err(err(
-                ErrorCode::InstallFailed,
-                format!(
-                    "could not pull {image}: {}. Nothing was installed: check that the node reaches its registry and try again",
-                    match e {
-                        PodmanError::PullFailed { message, .. } => message,
-                        other => other.to_string(),
-                    }
-                ),
-            )),
+            Err(e) => {
+                let message = match e {
+                    PodmanError::PullFailed { message, .. } => message,
+                    other => other.to_string(),
+                };
+                Err(err(
+                    ErrorCode::InstallFailed,
+                    format!("could not pull {image}: {message}. {}", pull_advice(&message)),
+                ))
+            }
         }
     }
 
@@ -1606,6 +1606,16 @@ fn plural<'a>(items: &[String], one: &'a str, many: &'a str) -> &'a str {
 }
 
 /// A unit that is down and will not come up by itself soon.
+/// What to do about a failed pull, from podman's message (the update
+/// path swaps the first sentence).
+fn pull_advice(message: &str) -> &'static str {
+    if message.contains("no space left on device") {
+        "Nothing was installed: free space on the node (podman needs room in /var/tmp and in its image store) and try again"
+    } else {
+        "Nothing was installed: check that the node reaches its registry and try again"
+    }
+}
+
 /// Why `id` did not reconcile in a pass, if it did not.
 fn outcome_of(id: &str, report: Result<PassReport, PassError>) -> Result<(), String> {
     let report = report.map_err(|e| e.to_string())?;
