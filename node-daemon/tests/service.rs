@@ -319,7 +319,11 @@ async fn a_pull_that_finds_the_disk_full_says_to_free_space() {
     );
     let e = n.service.install("hello", None).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::InstallFailed);
-    assert!(e.message.contains("free space on the node"), "{}", e.message);
+    assert!(
+        e.message.contains("free space on the node"),
+        "{}",
+        e.message
+    );
     assert!(!e.message.contains("registry"), "{}", e.message);
     assert!(n.service.state().unwrap_or_default().apps.is_empty());
 }
@@ -332,12 +336,26 @@ async fn an_install_over_a_damaged_state_file_is_refused_before_it_begins() {
     std::fs::write(n.layout.state_file(), "{\"version\": 1, \"apps\": {").unwrap();
     let e = n.service.install("chain", None).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::StateCorrupt);
-    assert!(e.message.contains("archipelagod state recover"), "{}", e.message);
+    assert!(
+        e.message.contains("archipelagod state recover"),
+        "{}",
+        e.message
+    );
     // The backup holds the last state saved: hello-web, not an empty node.
     assert!(e.message.contains("(1 app)"), "{}", e.message);
-    assert_eq!(n.fake.mutations().len(), before, "nothing pulled or started");
+    assert_eq!(
+        n.fake.mutations().len(),
+        before,
+        "nothing pulled or started"
+    );
     assert!(!n.layout.installed_manifest("chain").exists());
-    assert!(!n.layout.installed_manifest("chain").parent().unwrap().exists());
+    assert!(
+        !n.layout
+            .installed_manifest("chain")
+            .parent()
+            .unwrap()
+            .exists()
+    );
 }
 
 #[tokio::test]

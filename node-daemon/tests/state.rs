@@ -142,7 +142,10 @@ fn every_save_keeps_the_saved_state_as_backup() {
     let (dir, path) = setup();
     let store = StateStore::new(path.clone());
     store.save(&one()).unwrap();
-    assert_eq!(fs::read(store.backup_path()).unwrap(), fs::read(&path).unwrap());
+    assert_eq!(
+        fs::read(store.backup_path()).unwrap(),
+        fs::read(&path).unwrap()
+    );
     assert!(store.save(&two()).unwrap());
     let second = fs::read(&path).unwrap();
 

@@ -620,7 +620,10 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                 };
                 Err(err(
                     ErrorCode::InstallFailed,
-                    format!("could not pull {image}: {message}. {}", pull_advice(&message)),
+                    format!(
+                        "could not pull {image}: {message}. {}",
+                        pull_advice(&message)
+                    ),
                 ))
             }
         }

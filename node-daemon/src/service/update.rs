@@ -107,9 +107,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
             match self.snapshot(id, &old).await {
                 Ok(path) => Some(path),
                 Err(reason) => {
-                    return Err(self
-                        .snapshot_failed(id, &old.version, &reason, &held)
-                        .await);
+                    return Err(self.snapshot_failed(id, &old.version, &reason, &held).await);
                 }
             }
         } else {
@@ -162,9 +160,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
                 })
             }
             Err(reason) => Err(self
-                .roll_back_failed_update(
-                    id, &old, &new, &pending, &reason, begun, &progress, &held,
-                )
+                .roll_back_failed_update(id, &old, &new, &pending, &reason, begun, &progress, &held)
                 .await),
         }
     }
@@ -186,12 +182,14 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
             .and_then(|s| s.apps.get(id).and_then(|a| a.update.clone()));
         if let Some(pending) = pending {
             let held = self.ctx.pause(self.with_dependants(id)).await;
-            self.roll_back(id, &pending, None, &held).await.map_err(|reason| {
-                err(
-                    ErrorCode::Systemd,
-                    format!("an interrupted update of {id} could not be rolled back: {reason}"),
-                )
-            })?;
+            self.roll_back(id, &pending, None, &held)
+                .await
+                .map_err(|reason| {
+                    err(
+                        ErrorCode::Systemd,
+                        format!("an interrupted update of {id} could not be rolled back: {reason}"),
+                    )
+                })?;
         }
         Ok(())
     }
