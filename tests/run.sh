@@ -22,24 +22,7 @@ if [ "${CI:-}" = "true" ] && [ -z "${CARGO_TARGET_DIR:-}" ]; then
   export CARGO_INCREMENTAL=0
 fi
 
-say "podman 5's Quadlet generator (checks every rendered unit file)"
-ARCHIPELAGO_QUADLET=$(bash tests/tools/fetch-quadlet.sh)
-export ARCHIPELAGO_QUADLET
-"$ARCHIPELAGO_QUADLET" -version
-
-say "test nodes: host tools, systemd-nspawn, the node rootfs (cached)"
-bash tests/node/fetch-nspawn.sh >/dev/null
-start=$(date +%s)
-rootfs=$(bash tests/node/build-rootfs.sh)
-echo "node rootfs: $rootfs ($(( $(date +%s) - start )) s)"
-start=$(date +%s)
-vm_image=$(bash tests/node/build-vm-image.sh)
-echo "VM image: $vm_image ($(( $(date +%s) - start )) s)"
-
-say "desktop app: WebKitGTK, Xvfb, WebKitWebDriver, tauri-driver, the frontend's npm packages"
-TAURI_DRIVER=$(bash tests/desktop/setup.sh)
-export TAURI_DRIVER
-"$TAURI_DRIVER" --help >/dev/null
+source tests/setup.sh
 
 say "frontend: format, types (tsc), unit tests (Vitest), build"
 (

@@ -36,7 +36,7 @@ impl ExecOutput {
 }
 
 /// A throwaway node.
-pub trait Node {
+pub trait Node: std::fmt::Debug {
     /// Its name, unique among the run's nodes.
     fn name(&self) -> &str;
     /// Its address inside the run's namespace: what its registry pulls and
@@ -59,4 +59,35 @@ pub trait Node {
     fn boot(&mut self) -> Result<Duration>;
     /// Shuts the node down and removes everything it had.
     fn destroy(&mut self) -> Result<()>;
+}
+
+/// A boxed node is a node: a run holds nspawn and VM nodes alike.
+impl<T: Node + ?Sized> Node for Box<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn address(&self) -> Ipv4Addr {
+        (**self).address()
+    }
+    fn port(&self, node_port: u16) -> SocketAddr {
+        (**self).port(node_port)
+    }
+    fn exec(&self, who: RunAs, argv: &[&str]) -> Result<ExecOutput> {
+        (**self).exec(who, argv)
+    }
+    fn copy_in(&self, contents: &[u8], dest: &str, who: RunAs, mode: u32) -> Result<()> {
+        (**self).copy_in(contents, dest, who, mode)
+    }
+    fn reboot(&mut self) -> Result<Duration> {
+        (**self).reboot()
+    }
+    fn power_cut(&mut self) -> Result<()> {
+        (**self).power_cut()
+    }
+    fn boot(&mut self) -> Result<Duration> {
+        (**self).boot()
+    }
+    fn destroy(&mut self) -> Result<()> {
+        (**self).destroy()
+    }
 }

@@ -30,18 +30,28 @@ use archipelago_harness::node::{Node, RunAs};
 use archipelago_harness::nspawn::NspawnNode;
 use archipelago_harness::registry::Registry;
 use archipelago_harness::testing::{
-    NODE_HOME, install_deb, pairing_fingerprint, rootfs, set_node_password,
+    NODE_HOME, install_deb, pairing_fingerprint, rootfs, set_node_password, vm_image,
 };
+use archipelago_harness::vm::VmNode;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::future::Future;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+
+pub mod cells;
+pub mod chaos;
+pub mod report;
+pub mod updates;
 
 /// The run's registry, seen from a node.
 pub const REGISTRY: &str = "10.99.0.1:5000";
 /// The API port.
 pub const API_PORT: u16 = archipelago_api::rpc::DEFAULT_PORT;
+/// Where a VM node is told to pull [`REGISTRY`]'s images from.
+const VM_MIRROR_FILE: &str = "/etc/containers/registries.conf.d/60-archipelago-vm-mirror.conf";
+const VM_REGISTRY_MIRROR: &str = "[[registry]]\nlocation = \"10.99.0.1:5000\"\ninsecure = true\n\n[[registry.mirror]]\nlocation = \"10.0.2.2:5000\"\ninsecure = true\n";
 /// The fixture apps a catalog gets.
 pub const CATALOG: [&str; 5] = [
     "hello-web",
@@ -53,38 +63,108 @@ pub const CATALOG: [&str; 5] = [
 /// The password the lab sets on its node.
 pub const PASSWORD: &str = "matrix-password-1234";
 
-/// One run's network, registry and node with the daemon installed.
+/// One run's network namespace, registry and fixture images: what every
+/// node of the run shares.
 #[derive(Debug)]
-pub struct Lab {
+pub struct Site {
     pub net: TestNetwork,
     pub registry: Registry,
     pub images: Vec<BuiltImage>,
-    node: Mutex<NspawnNode>,
-    pub fingerprint: [u8; 32],
-    /// The fixture catalog; add apps and [`Lab::publish`] to offer more.
-    pub catalog: Mutex<TestCatalog>,
 }
 
-impl Lab {
-    /// Everything a matrix run needs, from scratch.
-    pub fn start() -> Result<Self> {
+impl Site {
+    /// The namespace, the registry and the fixture images pushed to it.
+    pub fn start() -> Result<Arc<Self>> {
         let net = TestNetwork::create()?;
         let registry = Registry::start(&net)?;
         let images = fixtures::build_all(&net.dir().join("images"))?;
         for i in &images {
             registry.push_oci(&i.oci_dir, &i.tag, &format!("archipelago/{}", i.name))?;
         }
-        let node = NspawnNode::boot_new(&net, rootfs()?, 1)?;
+        Ok(Arc::new(Self {
+            net,
+            registry,
+            images,
+        }))
+    }
+}
+
+/// Which kind of throwaway node a [`Lab`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    /// systemd-nspawn: boots in seconds, shares the host's kernel.
+    Nspawn,
+    /// A qemu VM: its own kernel, a real reboot (slow under TCG).
+    Vm,
+}
+
+impl NodeKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Nspawn => "nspawn",
+            Self::Vm => "vm",
+        }
+    }
+}
+
+/// The ports a VM node forwards: the API and the fixture apps'.
+const VM_PORTS: [u16; 4] = [API_PORT, 8080, 18443, 18081];
+
+/// One node of a run with the daemon installed from its `.deb`, paired, and
+/// the fixture catalog published on it. Derefs to the run's [`Site`].
+#[derive(Debug)]
+pub struct Lab {
+    site: Arc<Site>,
+    pub kind: NodeKind,
+    node: Mutex<Box<dyn Node + Send>>,
+    pub fingerprint: [u8; 32],
+    /// The fixture catalog; add apps and [`Lab::publish`] to offer more.
+    pub catalog: Mutex<TestCatalog>,
+}
+
+impl std::ops::Deref for Lab {
+    type Target = Site;
+    fn deref(&self) -> &Site {
+        &self.site
+    }
+}
+
+impl Lab {
+    /// Everything a run on one nspawn node needs, from scratch.
+    pub fn start() -> Result<Self> {
+        Self::on(Site::start()?, NodeKind::Nspawn, 1)
+    }
+
+    /// Boots node number `index` of `kind` in `site`, installs the `.deb`,
+    /// sets the password, publishes the fixture catalog and pairs with it.
+    pub fn on(site: Arc<Site>, kind: NodeKind, index: usize) -> Result<Self> {
+        let node: Box<dyn Node + Send> = match kind {
+            NodeKind::Nspawn => Box::new(NspawnNode::boot_new(&site.net, rootfs()?, index)?),
+            NodeKind::Vm => {
+                let vm = VmNode::boot_new(&site.net, vm_image()?, index, &VM_PORTS)?;
+                // Manifests name the registry as nodes on the bridge see it;
+                // a VM on user networking reaches it as 10.0.2.2.
+                vm.copy_in(
+                    VM_REGISTRY_MIRROR.as_bytes(),
+                    VM_MIRROR_FILE,
+                    RunAs::Root,
+                    0o644,
+                )?;
+                Box::new(vm)
+            }
+        };
         let t = Instant::now();
         install_deb(&node)?;
         eprintln!(
-            "figure: .deb installed and the daemon up in {:?}",
+            "figure: {}: .deb installed and the daemon up in {:?}",
+            node.name(),
             t.elapsed()
         );
         set_node_password(&node, PASSWORD)?;
-        let mut catalog = TestCatalog::new(&net.dir().join("catalog"))?;
+        let mut catalog =
+            TestCatalog::new(&site.net.dir().join(format!("catalog-{}", node.name())))?;
         for app in CATALOG {
-            let m = fixtures::load_manifest(app, &images, REGISTRY)?;
+            let m = fixtures::load_manifest(app, &site.images, REGISTRY)?;
             catalog.add(app, &m.yaml);
         }
         catalog.publish(&node, FIXTURE_CATALOG)?;
@@ -92,20 +172,25 @@ impl Lab {
         // client sees the one the node presents, and they must agree.
         let printed = pairing_fingerprint(&node)?;
         let address = node.port(API_PORT).to_string();
-        let presented =
-            net.enter(|| runtime().block_on(archipelago_client::fetch_fingerprint(&address)))??;
+        let presented = site
+            .net
+            .enter(|| runtime().block_on(archipelago_client::fetch_fingerprint(&address)))??;
         ensure!(
             printed == presented,
             "`archipelagod pairing` printed another fingerprint than the node presents"
         );
         Ok(Self {
-            net,
-            registry,
-            images,
+            site,
+            kind,
             node: Mutex::new(node),
             fingerprint: presented,
             catalog: Mutex::new(catalog),
         })
+    }
+
+    /// The run's shared part, for another node in it.
+    pub fn site(&self) -> Arc<Site> {
+        Arc::clone(&self.site)
     }
 
     /// Adds (or replaces) apps in the fixture catalog, signs it again and
@@ -120,7 +205,7 @@ impl Lab {
     }
 
     /// The node (a short-lived guard: never hold it across an await).
-    pub fn node(&self) -> MutexGuard<'_, NspawnNode> {
+    pub fn node(&self) -> MutexGuard<'_, Box<dyn Node + Send>> {
         self.node.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -216,7 +301,7 @@ impl Lab {
     /// Boots node number `index` (2, 3, …) in the lab's network and pairs
     /// with it as with the first.
     pub fn boot_peer(&self, index: usize) -> Result<Peer> {
-        let node = NspawnNode::boot_new(&self.net, rootfs()?, index)?;
+        let node = NspawnNode::boot_new(&self.site.net, rootfs()?, index)?;
         install_deb(&node)?;
         set_node_password(&node, PASSWORD)?;
         let printed = pairing_fingerprint(&node)?;
@@ -383,69 +468,41 @@ pub fn containers(node: &dyn Node, app: &str) -> Result<Vec<String>> {
     Ok(v)
 }
 
+/// Lists, one `<kind> <name>` per line, what of app `$1` the node (the
+/// service user's home `$2`) still has: unit files, containers, volumes, networks, its folders, and units
+/// systemd still knows. One command for all of it: on a VM node under TCG
+/// each command costs seconds.
+const LEFTOVERS_SCRIPT: &str = r#"set -e
+app=$1
+share=$2/.local/share/archipelago
+units=$(ls -1 "$2/.config/containers/systemd" 2>/dev/null || true)
+for f in $units; do
+  case "$f" in "${app}_"*|"$app.network") echo "unit-file $f" ;; esac
+done
+label="label=io.archipelago.app=$app"
+c=$(podman ps -a -q --filter "$label"); for x in $c; do echo "container $x"; done
+v=$(podman volume ls -q --filter "$label"); for x in $v; do echo "volume $x"; done
+n=$(podman network ls -q --filter "$label"); for x in $n; do echo "network $x"; done
+for d in "$share/secrets/$app" "$share/apps/$app" "$share/installed/$app"; do
+  if [ -e "$d" ]; then echo "folder $d"; fi
+done
+u=$(systemctl --user list-units --all --plain --no-legend "${app}_*" "$app-network.service")
+printf '%s\n' "$u" | while read -r line; do
+  if [ -n "$line" ]; then echo "unit $line"; fi
+done
+"#;
+
 /// What of `app` is left on the node; empty when nothing is.
 pub fn leftovers(node: &dyn Node, app: &str) -> Result<Vec<String>> {
-    let mut left = Vec::new();
-    let units = user(
+    let out = user(
         node,
-        &[
-            "ls",
-            "-1",
-            &format!("{NODE_HOME}/.config/containers/systemd"),
-        ],
-    )
-    .unwrap_or_default();
-    for f in units.lines() {
-        if f.starts_with(&format!("{app}_")) || f == format!("{app}.network") {
-            left.push(format!("unit file {f}"));
-        }
-    }
-    let label = format!("label=io.archipelago.app={app}");
-    for (what, argv) in [
-        (
-            "container",
-            vec!["podman", "ps", "-a", "-q", "--filter", &label],
-        ),
-        (
-            "volume",
-            vec!["podman", "volume", "ls", "-q", "--filter", &label],
-        ),
-        (
-            "network",
-            vec!["podman", "network", "ls", "-q", "--filter", &label],
-        ),
-    ] {
-        for l in user(node, &argv)?.lines() {
-            left.push(format!("{what} {l}"));
-        }
-    }
-    let share = format!("{NODE_HOME}/.local/share/archipelago");
-    for dir in [
-        format!("{share}/secrets/{app}"),
-        format!("{share}/apps/{app}"),
-        format!("{share}/installed/{app}"),
-    ] {
-        if node.exec(RunAs::Root, &["test", "-e", &dir])?.success() {
-            left.push(dir);
-        }
-    }
-    let loaded = user(
-        node,
-        &[
-            "systemctl",
-            "--user",
-            "list-units",
-            "--all",
-            "--plain",
-            "--no-legend",
-            &format!("{app}_*"),
-            &format!("{app}-network.service"),
-        ],
+        &["sh", "-c", LEFTOVERS_SCRIPT, "leftovers", app, NODE_HOME],
     )?;
-    for l in loaded.lines().filter(|l| !l.trim().is_empty()) {
-        left.push(format!("unit {l}"));
-    }
-    Ok(left)
+    Ok(out
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect())
 }
 
 /// One cell's outcome.
@@ -459,13 +516,28 @@ pub struct Cell {
 /// The app × state table of a run.
 #[derive(Debug, Default)]
 pub struct Matrix {
+    /// Names the node and suite in progress lines (`[vm] …`).
+    pub label: String,
     /// In the order cells were first recorded.
     pub states: Vec<String>,
     pub apps: Vec<String>,
     pub cells: BTreeMap<(String, String), Vec<Cell>>,
+    /// Shared by the matrices of one gate run: set by the first red cell,
+    /// it makes every other matrix stop at its next cell.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl Matrix {
+    /// A matrix whose progress lines start with `[label]`, stopping when
+    /// `stop` is set (and setting it at its own first red cell).
+    pub fn labelled(label: &str, stop: Arc<AtomicBool>) -> Self {
+        Self {
+            label: label.to_owned(),
+            stop: Some(stop),
+            ..Self::default()
+        }
+    }
+
     /// Times `f` as the cell (app, state), records it, and passes its
     /// result on.
     pub async fn cell<T>(
@@ -474,7 +546,15 @@ impl Matrix {
         state: &str,
         f: impl Future<Output = Result<T>>,
     ) -> Result<T> {
-        eprintln!("matrix: {app} / {state} …");
+        if self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+            bail!("stopped before {app} / {state}: a cell elsewhere failed");
+        }
+        let tag = if self.label.is_empty() {
+            String::new()
+        } else {
+            format!("[{}] ", self.label)
+        };
+        eprintln!("matrix: {tag}{app} / {state} …");
         let start = Instant::now();
         let result = f.await;
         let took = start.elapsed();
@@ -489,7 +569,7 @@ impl Matrix {
             },
         );
         eprintln!(
-            "matrix: {app} / {state}: {} in {took:.2?}",
+            "matrix: {tag}{app} / {state}: {} in {took:.2?}",
             if result.is_ok() { "ok" } else { "FAILED" }
         );
         result.with_context(|| format!("{app} / {state}"))
@@ -507,6 +587,37 @@ impl Matrix {
             .entry((app.to_owned(), state.to_owned()))
             .or_default()
             .push(Cell { ok, took, detail });
+        if !ok {
+            if let Some(stop) = &self.stop {
+                stop.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// The table as the gate's report reads it.
+    pub fn suite(&self, name: &str, node: &str) -> report::Suite {
+        report::Suite {
+            name: name.to_owned(),
+            node: node.to_owned(),
+            states: self.states.clone(),
+            apps: self.apps.clone(),
+            cells: self
+                .cells
+                .iter()
+                .map(|((app, state), runs)| report::CellRuns {
+                    app: app.clone(),
+                    state: state.clone(),
+                    runs: runs
+                        .iter()
+                        .map(|c| report::Run {
+                            ok: c.ok,
+                            secs: c.took.as_secs_f64(),
+                            detail: c.detail.clone(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
     }
 
     /// Whether every recorded cell passed.
