@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds archipelagod and packs it as a Debian package:
 #
-#   bash release/build-deb.sh [--profile dev|release] [--out DIR]
+#   bash release/build-deb.sh [--profile dev|release] [--out DIR] [--target TRIPLE]
 #
 # The package holds /usr/bin/archipelagod, its system unit
 # /usr/lib/systemd/system/archipelagod.service, the signed official catalog
@@ -15,7 +15,11 @@
 # release/deb/ for anyone to read.
 #
 # Honours CARGO_TARGET_DIR (and CARGO, the cargo that runs a test).
-# Default: --profile release, --out target/deb (under the target folder).
+# Default: --profile release, --out target/deb (under the target folder),
+# the host's architecture. --target aarch64-unknown-linux-gnu cross-builds an
+# arm64 package (needs the Rust target, `rustup target add`, and Debian's
+# gcc-aarch64-linux-gnu and libc6-dev-arm64-cross for the linker, strip and
+# objdump); --target x86_64-unknown-linux-gnu an amd64 one.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -24,15 +28,17 @@ deb_src="$here/deb"
 cargo="${CARGO:-cargo}"
 profile=release
 out=
+target=
 
 usage() {
-  echo "usage: $0 [--profile dev|release] [--out DIR]" >&2
+  echo "usage: $0 [--profile dev|release] [--out DIR] [--target TRIPLE]" >&2
   exit 2
 }
 while [ $# -gt 0 ]; do
   case "$1" in
   --profile) [ $# -ge 2 ] || usage; profile="$2"; shift 2 ;;
   --out) [ $# -ge 2 ] || usage; out="$2"; shift 2 ;;
+  --target) [ $# -ge 2 ] || usage; target="$2"; shift 2 ;;
   -h | --help) usage ;;
   *) usage ;;
   esac
@@ -56,12 +62,40 @@ version=$("$cargo" pkgid -p archipelagod | sed -n 's/.*[@#]\([0-9][^@#]*\)$/\1/p
 homepage=$(sed -n 's/^repository *= *"\(.*\)"/\1/p' Cargo.toml | head -n1)
 arch=$(dpkg --print-architecture)
 out="${out:-$target_dir/deb}"
+# Without --target: the host's build, as always. With it: cargo's output
+# under target/TRIPLE/, and for another architecture its GNU tool prefix
+# (linker, strip, objdump).
+target_args=()
+bin_dir="$target_dir/$profile_dir"
+tools=
+if [ -n "$target" ]; then
+  case "$target" in
+  x86_64-unknown-linux-gnu) target_arch=amd64 gnu=x86_64-linux-gnu ;;
+  aarch64-unknown-linux-gnu) target_arch=arm64 gnu=aarch64-linux-gnu ;;
+  *) log "--target $target: only x86_64-unknown-linux-gnu and aarch64-unknown-linux-gnu are packaged"; exit 2 ;;
+  esac
+  target_args=(--target "$target")
+  bin_dir="$target_dir/$target/$profile_dir"
+  if [ "$target_arch" != "$arch" ]; then
+    tools="$gnu-"
+    for tool in gcc strip objdump; do
+      command -v "$tools$tool" >/dev/null || {
+        log "cross-building for $target needs $tools$tool: apt install gcc-$gnu libc6-dev-$target_arch-cross"
+        exit 1
+      }
+    done
+    # The linker cargo uses for the target, unless the caller set one.
+    linker_var="CARGO_TARGET_$(printf '%s' "$target" | tr 'a-z-' 'A-Z_')_LINKER"
+    export "$linker_var=${!linker_var:-${tools}gcc}"
+  fi
+  arch=$target_arch
+fi
 
-log "cargo build --profile $profile -p archipelagod"
+log "cargo build --profile $profile -p archipelagod ${target_args[*]}"
 locked=()
 [ "$profile" = release ] && locked=(--locked)
-"$cargo" build "${locked[@]}" --profile "$profile" -p archipelagod --bin archipelagod >&2
-bin="$target_dir/$profile_dir/archipelagod"
+"$cargo" build "${locked[@]}" --profile "$profile" "${target_args[@]}" -p archipelagod --bin archipelagod >&2
+bin="$bin_dir/archipelagod"
 [ -x "$bin" ] || { log "$bin is missing after the build"; exit 1; }
 
 stage=$(mktemp -d "${TMPDIR:-/tmp}/archipelagod-deb.XXXXXX")
@@ -71,7 +105,7 @@ doc="$pkg/usr/share/doc/archipelagod"
 install -d -m 0755 "$pkg/DEBIAN" "$pkg/usr/bin" "$pkg/usr/lib/systemd/system" "$doc"
 # Shipped without debug info, as Debian ships binaries (a dev build's is
 # ten times the size of the program).
-strip --strip-debug -o "$pkg/usr/bin/archipelagod" "$bin"
+"${tools}strip" --strip-debug -o "$pkg/usr/bin/archipelagod" "$bin"
 chmod 0755 "$pkg/usr/bin/archipelagod"
 install -m 0644 "$deb_src/archipelagod.service" "$pkg/usr/lib/systemd/system/"
 install -m 0644 "$deb_src/README.md" "$doc/README.md"
@@ -94,9 +128,9 @@ done
 
 # The shared libraries the binary links, as package dependencies (what
 # dpkg-shlibdeps would say for a Rust program: glibc and libgcc only).
-glibc=$(objdump -T "$bin" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n1)
+glibc=$("${tools}objdump" -T "$bin" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n1)
 shlibs="libc6 (>= ${glibc:-2.36})"
-for lib in $(objdump -p "$bin" | awk '$1 == "NEEDED" { print $2 }'); do
+for lib in $("${tools}objdump" -p "$bin" | awk '$1 == "NEEDED" { print $2 }'); do
   case "$lib" in
   libc.so.6 | libm.so.6 | libdl.so.2 | libpthread.so.0 | librt.so.1 | ld-linux*) ;;
   libgcc_s.so.1) shlibs="$shlibs, libgcc-s1" ;;

@@ -167,7 +167,7 @@ pub async fn iteration(lab: &Lab, api: &Api<'_>, m: &mut Matrix) -> Result<()> {
 async fn daemon_restart(lab: &Lab, api: &Api<'_>, m: &mut Matrix) -> Result<()> {
     let before: Vec<Vec<String>> = APPS
         .iter()
-        .map(|a| containers(&*lab.node(), a))
+        .map(|a| container_ids(lab, a))
         .collect::<Result<_>>()?;
     let start = Instant::now();
     let outcome: Result<()> = async {
@@ -182,7 +182,7 @@ async fn daemon_restart(lab: &Lab, api: &Api<'_>, m: &mut Matrix) -> Result<()> 
     for (app, before) in APPS.iter().zip(&before) {
         let check = || -> Result<()> {
             outcome.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
-            let after = containers(&*lab.node(), app)?;
+            let after = container_ids(lab, app)?;
             ensure!(
                 &after == before,
                 "containers changed: {before:?} → {after:?}"
@@ -203,6 +203,19 @@ async fn daemon_restart(lab: &Lab, api: &Api<'_>, m: &mut Matrix) -> Result<()> 
         r?;
     }
     Ok(())
+}
+
+/// `<name> <id> <created at>` of each container of `app`: the same
+/// containers, whatever podman says of their state at the moment (on a
+/// slow VM a running container has been seen listed as `created`).
+fn container_ids(lab: &Lab, app: &str) -> Result<Vec<String>> {
+    Ok(containers(&*lab.node(), app)?
+        .into_iter()
+        .map(|l| {
+            l.rsplit_once(' ')
+                .map_or(l.clone(), |(rest, _)| rest.to_owned())
+        })
+        .collect())
 }
 
 /// A reboot of the node brings every app back, healthy.

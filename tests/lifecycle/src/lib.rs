@@ -105,6 +105,20 @@ impl NodeKind {
             Self::Vm => "vm",
         }
     }
+
+    /// A fixture manifest as a node of this kind runs it. A VM emulates
+    /// its CPU (TCG, some twenty times slower, and slower still while the
+    /// host is busy): there, health checks get five times their time, or
+    /// a check that takes 3 s would count as failed.
+    pub fn adapt(self, yaml: &str) -> String {
+        match self {
+            Self::Nspawn => yaml.to_owned(),
+            Self::Vm => yaml
+                .replace("      interval: 2s\n", "      interval: 5s\n")
+                .replace("      timeout: 2s\n", "      timeout: 10s\n")
+                .replace("      start_period: 10s\n", "      start_period: 50s\n"),
+        }
+    }
 }
 
 /// The ports a VM node forwards: the API and the fixture apps'.
@@ -165,7 +179,7 @@ impl Lab {
             TestCatalog::new(&site.net.dir().join(format!("catalog-{}", node.name())))?;
         for app in CATALOG {
             let m = fixtures::load_manifest(app, &site.images, REGISTRY)?;
-            catalog.add(app, &m.yaml);
+            catalog.add(app, &kind.adapt(&m.yaml));
         }
         catalog.publish(&node, FIXTURE_CATALOG)?;
         // Pairing as a person does it: the node prints its fingerprint, the
@@ -198,7 +212,7 @@ impl Lab {
     pub fn publish(&self, apps: &[(&str, &str)]) -> Result<()> {
         let mut catalog = self.catalog.lock().unwrap_or_else(PoisonError::into_inner);
         for (id, yaml) in apps {
-            catalog.add(id, yaml);
+            catalog.add(id, &self.kind.adapt(yaml));
         }
         catalog.publish(&*self.node(), FIXTURE_CATALOG)?;
         Ok(())
@@ -222,6 +236,18 @@ impl Lab {
                     "-u",
                     "archipelagod",
                 ],
+            )
+            .map(|o| o.stdout)
+            .unwrap_or_default()
+    }
+
+    /// The node's journal of this boot (system and user units, the apps'
+    /// containers included), its last `lines`.
+    pub fn journal(&self, lines: usize) -> String {
+        self.node()
+            .exec(
+                RunAs::Root,
+                &["journalctl", "--no-pager", "-b", "-n", &lines.to_string()],
             )
             .map(|o| o.stdout)
             .unwrap_or_default()

@@ -103,6 +103,7 @@ struct Outcome {
     suites: Vec<Suite>,
     nodes: Vec<NodeInfo>,
     stopped: Vec<String>,
+    /// (file name, contents) of the logs of a node whose suite failed.
     logs: Vec<(String, String)>,
 }
 
@@ -131,7 +132,10 @@ impl Outcome {
         drop(node);
         if failed {
             let name = lab.node().name().to_owned();
-            self.logs.push((name, lab.daemon_log()));
+            self.logs
+                .push((format!("{name}-archipelagod.log"), lab.daemon_log()));
+            self.logs
+                .push((format!("{name}-journal.log"), lab.journal(3000)));
         }
     }
 
@@ -231,7 +235,7 @@ fn nspawn_thread(
         .nodes
         .last()
         .map_or_else(String::new, |n| n.name.clone());
-    out.suites.push(ch.suite("chaos", &node));
+    out.suites.push(ch.suite("chaos · nspawn", &node));
     out
 }
 
@@ -254,7 +258,7 @@ fn vm_thread(site: &Arc<Site>, n: u32, stop: &Arc<AtomicBool>, broken: bool) -> 
         .nodes
         .last()
         .map_or_else(String::new, |n| n.name.clone());
-    out.suites.push(m.suite("lifecycle", &node));
+    out.suites.push(m.suite("lifecycle · vm", &node));
     out
 }
 
@@ -313,9 +317,9 @@ fn run(out_dir: &Path, wanted: &(dyn Fn(&str) -> bool + Sync)) -> Result<bool> {
             .suites
             .extend(o.suites.into_iter().filter(|s| !s.cells.is_empty()));
         results.stopped.extend(o.stopped);
-        for (node, log) in o.logs {
+        for (file, log) in o.logs {
             std::fs::create_dir_all(&logs)?;
-            std::fs::write(logs.join(format!("{node}-archipelagod.log")), log)?;
+            std::fs::write(logs.join(file), log)?;
         }
     }
     if let Err(e) = nothing_left() {
