@@ -193,7 +193,7 @@ fn nspawn_thread(
         );
     out.suites.push(
         lifecycle.suite(
-            "lifecycle",
+            "lifecycle · nspawn",
             &out.nodes
                 .last()
                 .map_or_else(String::new, |n| n.name.clone()),
