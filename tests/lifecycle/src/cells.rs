@@ -367,13 +367,7 @@ pub async fn once(lab: &Lab, api: &Api<'_>, m: &mut Matrix) -> Result<()> {
 /// and healthy or with nothing of it.
 pub async fn kill_mid_install(lab: &Lab, api: &Api<'_>, phases: &[Phase]) -> Result<()> {
     for &at in phases {
-        let image = lab
-            .images
-            .iter()
-            .find(|i| i.name == HELLO)
-            .context("no hello-web image")?
-            .reference(crate::REGISTRY);
-        let _ = user(&*lab.node(), &["podman", "rmi", "--force", &image]);
+        forget_hello_image(lab)?;
         let mut killed = false;
         let outcome = api
             .client
@@ -395,30 +389,7 @@ pub async fn kill_mid_install(lab: &Lab, api: &Api<'_>, phases: &[Phase]) -> Res
         ensure!(killed, "the install never reached {at:?}: {outcome:?}");
         eprintln!("install with the daemon killed at {at:?}: {outcome:?}");
         api.wait_api(Duration::from_secs(60)).await?;
-        // Converged: installed and healthy, or not installed at all.
-        let converged = async {
-            let start = Instant::now();
-            loop {
-                match api.status(HELLO).await {
-                    Ok(s) if s.health == Health::Healthy => return Ok("installed"),
-                    Err(e)
-                        if is_code(&e, ErrorCode::AppNotInstalled)
-                            && leftovers(&*lab.node(), HELLO)?.is_empty() =>
-                    {
-                        return Ok("not installed");
-                    }
-                    _ => {}
-                }
-                if start.elapsed() > comeback(lab) {
-                    bail!(
-                        "{HELLO} neither healthy nor gone: {:?}",
-                        api.status(HELLO).await
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-        }
-        .await?;
+        let converged = converged(lab, api, HELLO).await?;
         eprintln!("after the kill at {at:?}: {converged}");
         if converged == "installed" {
             let running = containers(&*lab.node(), HELLO)?;
@@ -429,6 +400,47 @@ pub async fn kill_mid_install(lab: &Lab, api: &Api<'_>, phases: &[Phase]) -> Res
         ensure!(leftovers(&*lab.node(), HELLO)?.is_empty());
     }
     Ok(())
+}
+
+/// Removes hello-web's image from the node, so that its next install
+/// pulls.
+pub fn forget_hello_image(lab: &Lab) -> Result<()> {
+    let image = lab
+        .images
+        .iter()
+        .find(|i| i.name == HELLO)
+        .context("no hello-web image")?
+        .reference(crate::REGISTRY);
+    let _ = user(&*lab.node(), &["podman", "rmi", "--force", &image]);
+    Ok(())
+}
+
+/// Waits until `app` is either installed and healthy or gone without a
+/// trace; which of the two (`installed` or `gone`).
+pub async fn converged(lab: &Lab, api: &Api<'_>, app: &str) -> Result<&'static str> {
+    let start = Instant::now();
+    loop {
+        match api.status(app).await {
+            Ok(s) if s.health == Health::Healthy => return Ok("installed"),
+            // Right after a boot, podman may refuse a first command while
+            // the user's namespace is being set up: asked again.
+            Err(e)
+                if is_code(&e, ErrorCode::AppNotInstalled)
+                    && leftovers(&*lab.node(), app).is_ok_and(|l| l.is_empty()) =>
+            {
+                return Ok("gone");
+            }
+            _ => {}
+        }
+        if start.elapsed() > comeback(lab) {
+            bail!(
+                "{app} neither healthy nor gone: {:?}, left: {:?}",
+                api.status(app).await,
+                leftovers(&*lab.node(), app)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// A unit file edited by hand and a deleted secret, both repaired by the

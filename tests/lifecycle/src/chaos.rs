@@ -8,7 +8,9 @@
 //! [`crate::cells::once`]; full disks and power cuts during updates,
 //! backups and restores in [`crate::updates`].)
 
-use crate::cells::{self, CHAIN, HELLO, chain_secret, comeback, reachable};
+use crate::cells::{
+    self, CHAIN, HELLO, chain_secret, comeback, converged, forget_hello_image, reachable,
+};
 use crate::{Api, Lab, Matrix, containers, is_code, leftovers, root, user};
 use anyhow::{Context as _, Result, bail, ensure};
 use archipelago_api::ErrorCode;
@@ -99,47 +101,6 @@ pub async fn run(lab: &Lab, m: &mut Matrix) -> Result<()> {
     Ok(())
 }
 
-/// Removes hello-web's image from the node, so that its next install
-/// pulls.
-fn forget_image(lab: &Lab) -> Result<()> {
-    let image = lab
-        .images
-        .iter()
-        .find(|i| i.name == HELLO)
-        .context("no hello-web image")?
-        .reference(crate::REGISTRY);
-    let _ = user(&*lab.node(), &["podman", "rmi", "--force", &image]);
-    Ok(())
-}
-
-/// Waits until `app` is either installed and healthy or gone without a
-/// trace; which of the two.
-async fn converged(lab: &Lab, api: &Api<'_>, app: &str) -> Result<&'static str> {
-    let start = Instant::now();
-    loop {
-        match api.status(app).await {
-            Ok(s) if s.health == Health::Healthy => return Ok("installed"),
-            // Right after a boot, podman may refuse a first command while
-            // the user's namespace is being set up: asked again.
-            Err(e)
-                if is_code(&e, ErrorCode::AppNotInstalled)
-                    && leftovers(&*lab.node(), app).is_ok_and(|l| l.is_empty()) =>
-            {
-                return Ok("gone");
-            }
-            _ => {}
-        }
-        if start.elapsed() > comeback(lab) {
-            bail!(
-                "{app} neither healthy nor gone: {:?}, left: {:?}",
-                api.status(app).await,
-                leftovers(&*lab.node(), app)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 /// Uninstalls `app` and checks that nothing of it is left.
 async fn clean_up(lab: &Lab, api: &Api<'_>, app: &str) -> Result<()> {
     if api.status(app).await.is_ok() {
@@ -152,7 +113,7 @@ async fn clean_up(lab: &Lab, api: &Api<'_>, app: &str) -> Result<()> {
 
 async fn power_cut_mid_install(lab: &Lab, api: &Api<'_>) -> Result<()> {
     for at in [Phase::Pulling, Phase::Starting] {
-        forget_image(lab)?;
+        forget_hello_image(lab)?;
         crate::updates::cut_power_at::<PackageInstall>(
             lab,
             api,
@@ -282,7 +243,7 @@ async fn world_readable_secret(lab: &Lab, api: &Api<'_>) -> Result<()> {
 /// down does) during an install: the install fails saying so, leaves
 /// nothing, and succeeds once the registry is back.
 async fn registry_down(lab: &Lab, api: &Api<'_>) -> Result<()> {
-    forget_image(lab)?;
+    forget_hello_image(lab)?;
     for rule in REGISTRY_REJECT {
         root(&*lab.node(), &["nft", rule])?;
     }
@@ -311,7 +272,7 @@ async fn registry_down(lab: &Lab, api: &Api<'_>) -> Result<()> {
 /// pull. The install says so, leaves nothing, the space comes back, and
 /// the install works once there is room.
 async fn disk_full_during_pull(lab: &Lab, api: &Api<'_>) -> Result<()> {
-    forget_image(lab)?;
+    forget_hello_image(lab)?;
     root(
         &*lab.node(),
         &[

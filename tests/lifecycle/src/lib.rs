@@ -108,13 +108,14 @@ impl NodeKind {
 
     /// A fixture manifest as a node of this kind runs it. A VM emulates
     /// its CPU (TCG, some twenty times slower, and slower still while the
-    /// host is busy): there, health checks get five times their time, or
-    /// a check that takes 3 s would count as failed.
+    /// host is busy): there, a health check may take five times as long,
+    /// checks come five times less often, and the start period is longer,
+    /// or a check that takes 3 s would count as failed.
     pub fn adapt(self, yaml: &str) -> String {
         match self {
             Self::Nspawn => yaml.to_owned(),
             Self::Vm => yaml
-                .replace("      interval: 2s\n", "      interval: 5s\n")
+                .replace("      interval: 2s\n", "      interval: 10s\n")
                 .replace("      timeout: 2s\n", "      timeout: 10s\n")
                 .replace("      start_period: 10s\n", "      start_period: 50s\n"),
         }
@@ -698,14 +699,53 @@ impl Matrix {
 
 /// How many times the matrix runs (`ARCHY_ITERATIONS`, default 1).
 pub fn iterations() -> Result<u32> {
+    iterations_or(1)
+}
+
+/// `ARCHY_ITERATIONS`, or `default` when it is not set.
+pub fn iterations_or(default: u32) -> Result<u32> {
     match std::env::var("ARCHY_ITERATIONS") {
         Ok(v) => v
             .parse()
             .ok()
             .filter(|n| *n >= 1)
             .with_context(|| format!("ARCHY_ITERATIONS={v:?} is not a number ≥ 1")),
-        Err(_) => Ok(1),
+        Err(_) => Ok(default),
     }
+}
+
+/// A suite's run on one lab: what [`run_alone`] and the release gate take.
+pub type SuiteFuture<'a> = std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
+
+/// Runs `suite` on a fresh one-node lab (nspawn), one such run on the
+/// machine at a time, and prints its table under `title` with the daemon's
+/// log if it stopped. The body of each lifecycle test, which then asserts
+/// on the table. Errors when the lab could not be set up or left
+/// something behind.
+pub fn run_alone(
+    title: &str,
+    suite: impl for<'a> FnOnce(&'a Lab, &'a mut Matrix) -> SuiteFuture<'a>,
+) -> Result<Matrix> {
+    let _one = archipelago_harness::testing::serial();
+    let mut matrix = Matrix::default();
+    let wall = Instant::now();
+    {
+        let lab = Lab::start()?;
+        if let Err(e) = lab.block_on(suite(&lab, &mut matrix))? {
+            eprintln!("--- daemon log:\n{}", lab.daemon_log());
+            eprintln!("{title} stopped at: {e:#}");
+        }
+    }
+    eprintln!(
+        "\n{title}, wall time {:.1?}:\n\n{}",
+        wall.elapsed(),
+        matrix.markdown()
+    );
+    for f in matrix.failures() {
+        eprintln!("FAILED {f}");
+    }
+    archipelago_harness::testing::nothing_left()?;
+    Ok(matrix)
 }
 
 /// Whether an error is the API's `code`.

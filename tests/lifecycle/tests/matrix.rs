@@ -3,40 +3,15 @@
 //! (default 1), then the cases that need doing once. Prints the app ×
 //! state table; any red cell fails the test.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::print_stderr
-)]
+#![allow(clippy::unwrap_used)]
 
-use archipelago_harness::testing::{nothing_left, serial};
-use archipelago_lifecycle::{Lab, Matrix, cells, iterations};
-use std::time::Instant;
+use archipelago_lifecycle::{cells, iterations, run_alone};
 
 #[test]
 fn lifecycle_matrix_on_an_nspawn_node() {
-    let _one = serial();
     let n = iterations().unwrap();
-    let mut matrix = Matrix::default();
-    let wall = Instant::now();
-    {
-        let lab = Lab::start().unwrap();
-        let result = lab.block_on(cells::run(&lab, n, &mut matrix)).unwrap();
-        if let Err(e) = &result {
-            eprintln!("--- daemon log:\n{}", lab.daemon_log());
-            eprintln!("matrix stopped at: {e:#}");
-        }
-    }
-    eprintln!(
-        "\nlifecycle matrix, {n} iteration(s), wall time {:.1?}:\n\n{}",
-        wall.elapsed(),
-        matrix.markdown()
-    );
-    for f in matrix.failures() {
-        eprintln!("FAILED {f}");
-    }
-    nothing_left().unwrap();
-    assert!(matrix.green(), "red cells: {:#?}", matrix.failures());
-    assert!(!matrix.cells.is_empty());
+    let title = format!("lifecycle matrix, {n} iteration(s)");
+    let m = run_alone(&title, |lab, m| Box::pin(cells::run(lab, n, m))).unwrap();
+    assert!(m.green(), "red cells: {:#?}", m.failures());
+    assert!(!m.cells.is_empty());
 }

@@ -23,7 +23,9 @@ use anyhow::{Context as _, Result, bail};
 use archipelago_harness::node::RunAs;
 use archipelago_harness::testing::nothing_left;
 use archipelago_lifecycle::report::{self, NodeInfo, Results, Section, Suite};
-use archipelago_lifecycle::{Lab, Matrix, NodeKind, Site, cells, chaos, updates};
+use archipelago_lifecycle::{
+    Lab, Matrix, NodeKind, Site, SuiteFuture, cells, chaos, iterations_or, updates,
+};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -83,20 +85,6 @@ fn values(args: &[String], name: &str) -> Vec<String> {
         .map(|w| w[1].clone())
         .collect()
 }
-
-fn iterations() -> Result<u32> {
-    match std::env::var("ARCHY_ITERATIONS") {
-        Ok(v) => v
-            .parse()
-            .ok()
-            .filter(|n| *n >= 1)
-            .with_context(|| format!("ARCHY_ITERATIONS={v:?} is not a number ≥ 1")),
-        Err(_) => Ok(DEFAULT_ITERATIONS),
-    }
-}
-
-/// A suite's run on one lab.
-type SuiteFuture<'a> = std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
 
 /// What one node's thread of the run produced.
 struct Outcome {
@@ -263,7 +251,7 @@ fn vm_thread(site: &Arc<Site>, n: u32, stop: &Arc<AtomicBool>, broken: bool) -> 
 }
 
 fn run(out_dir: &Path, wanted: &(dyn Fn(&str) -> bool + Sync)) -> Result<bool> {
-    let n = iterations()?;
+    let n = iterations_or(DEFAULT_ITERATIONS)?;
     let broken = match std::env::var(BREAK_ENV) {
         Ok(v) if v == BREAK_HELLO => true,
         Ok(v) => bail!("{BREAK_ENV}={v:?}: the one known breakage is {BREAK_HELLO}"),
