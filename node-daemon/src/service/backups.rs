@@ -435,6 +435,9 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
             Ok(())
         })
         .await?;
+        // The manifest goes down before any volume: a clean-up after a
+        // power cut from here on knows which volumes the restore made.
+        self.write_installed_manifest(&id, opened.manifest.as_bytes())?;
         progress.send(Phase::Restoring, format!("putting back the data of {id}"));
         let placed = self
             .place_restored(&id, &manifest, &opened, &context, &progress)

@@ -411,12 +411,8 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
         catalog_sha256: String,
     ) -> Result<(), ApiError> {
         let installed = self.layout().installed_manifest(id);
-        fsutil::ensure_dir(&self.layout().installed_dir, 0o755).map_err(|e| fs_error(&e))?;
-        if let Some(dir) = installed.parent() {
-            fsutil::ensure_dir(dir, 0o755).map_err(|e| fs_error(&e))?;
-        }
         let had_manifest = installed.exists();
-        fsutil::atomic_write(&installed, text, 0o644).map_err(|e| fs_error(&e))?;
+        self.write_installed_manifest(id, text)?;
         let app = InstalledApp {
             manifest: installed.clone(),
             version,
@@ -442,6 +438,18 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
             }
         }
         edited.map(|_| ())
+    }
+
+    /// Writes `installed/<app>/manifest.yml`: what a clean-up reads to know
+    /// the app's volumes and units.
+    fn write_installed_manifest(&self, id: &str, text: &[u8]) -> Result<PathBuf, ApiError> {
+        let installed = self.layout().installed_manifest(id);
+        fsutil::ensure_dir(&self.layout().installed_dir, 0o755).map_err(|e| fs_error(&e))?;
+        if let Some(dir) = installed.parent() {
+            fsutil::ensure_dir(dir, 0o755).map_err(|e| fs_error(&e))?;
+        }
+        fsutil::atomic_write(&installed, text, 0o644).map_err(|e| fs_error(&e))?;
+        Ok(installed)
     }
 
     /// Undoes a failed install and says why it failed, with the failing
