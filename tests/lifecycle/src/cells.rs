@@ -27,7 +27,7 @@ pub const APPS: [&str; 3] = [HELLO, CHAIN, WALLET];
 /// How long a daemon restart or a reboot may take to give healthy apps.
 pub fn comeback(lab: &Lab) -> Duration {
     match lab.kind {
-        NodeKind::Nspawn => Duration::from_secs(120),
+        NodeKind::Nspawn => Duration::from_secs(180),
         // A VM under TCG boots in up to a minute, then starts every app.
         NodeKind::Vm => Duration::from_secs(420),
     }

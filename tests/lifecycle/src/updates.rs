@@ -528,26 +528,10 @@ pub async fn run(lab: &Lab, peer: usize, m: &mut Matrix) -> Result<()> {
                 Phase::Restoring,
             )
             .await?;
-            let start = Instant::now();
-            loop {
-                match api.status(CHAIN).await {
-                    Ok(s) if s.health == Health::Healthy => {
-                        eprintln!("after the power cut {CHAIN} is restored");
-                        api.uninstall(CHAIN, false).await?;
-                        break;
-                    }
-                    Err(e)
-                        if is_code(&e, ErrorCode::AppNotInstalled)
-                            && leftovers(&*lab.node(), CHAIN)?.is_empty() =>
-                    {
-                        eprintln!("after the power cut {CHAIN} is not installed");
-                        break;
-                    }
-                    other if start.elapsed() > COMEBACK => {
-                        bail!("neither restored nor gone: {other:?}")
-                    }
-                    _ => tokio::time::sleep(Duration::from_millis(500)).await,
-                }
+            let outcome = crate::cells::converged(lab, &api, CHAIN).await?;
+            eprintln!("after the power cut {CHAIN} is {outcome}");
+            if outcome == "installed" {
+                api.uninstall(CHAIN, false).await?;
             }
             ensure!(leftovers(&*lab.node(), CHAIN)?.is_empty());
             Ok(())
