@@ -245,14 +245,49 @@ fn cell_text(s: &str) -> String {
     s.replace('|', "\\|")
 }
 
-/// A failure reason on one line, cut to [`DETAIL_CHARS`].
+/// A failure reason on one line, cut to [`DETAIL_CHARS`], without the
+/// terminal escapes a serial console's log carries.
 fn one_line(s: &str) -> String {
-    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat = without_escapes(s)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     let mut cut: String = flat.chars().take(DETAIL_CHARS).collect();
     if cut.len() < flat.len() {
         cut.push_str(" …");
     }
     cut_text_for_markdown(&cut)
+}
+
+/// `s` without ANSI escape sequences (`ESC [ … letter`, `ESC ] … BEL`)
+/// and other control characters but whitespace.
+fn without_escapes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => match chars.next() {
+                Some('[') => {
+                    for n in chars.by_ref() {
+                        if n.is_ascii_alphabetic() {
+                            break;
+                        }
+                    }
+                }
+                Some(']') => {
+                    for n in chars.by_ref() {
+                        if n == '\u{7}' {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            c if c.is_control() && !c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Keeps a reason from opening Markdown markup of its own.
@@ -411,6 +446,13 @@ mod tests {
         let r = results(true);
         let back: Results = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn a_serial_console_in_a_reason_loses_its_escapes() {
+        let raw =
+            "console: \u{1b}[!p\u{1b}]104\u{7}\u{1b}[?7h[ 841.5] reboot\r\n\u{1b}[6n node login:";
+        assert_eq!(one_line(raw), "console: [ 841.5] reboot node login:");
     }
 
     #[test]
