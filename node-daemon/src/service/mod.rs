@@ -244,14 +244,8 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
         f: impl FnOnce(&mut NodeState) -> Result<(), ApiError>,
     ) -> Result<NodeState, ApiError> {
         let _one_edit = self.edit.lock().await;
-        self.refresh();
-        let mut state = {
-            let current = self.current();
-            if let Some(e) = &current.error {
-                return Err(err(ErrorCode::StateCorrupt, e.clone()));
-            }
-            current.state.clone().unwrap_or_default()
-        };
+        self.check_state_usable()?;
+        let mut state = self.current().state.clone().unwrap_or_default();
         f(&mut state)?;
         self.store
             .save(&state)
@@ -410,9 +404,8 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
         source: String,
         catalog_sha256: String,
     ) -> Result<(), ApiError> {
-        let installed = self.layout().installed_manifest(id);
-        let had_manifest = installed.exists();
-        self.write_installed_manifest(id, text)?;
+        let had_manifest = self.layout().installed_manifest(id).exists();
+        let installed = self.write_installed_manifest(id, text)?;
         let app = InstalledApp {
             manifest: installed.clone(),
             version,
