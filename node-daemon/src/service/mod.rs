@@ -678,11 +678,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
             .max()
             .unwrap_or_default()
             + HEALTH_MARGIN;
-        let services: Vec<String> = manifest
-            .containers
-            .iter()
-            .map(|c| quadlet::container_service(id, &c.name))
-            .collect();
+        let services = container_services(id, manifest);
         // A container without a health check is active as soon as its
         // process runs: it must also stay up for a moment to count.
         let settle = if manifest.containers.iter().all(|c| c.health.is_some()) {
@@ -1618,6 +1614,14 @@ fn pull_advice(message: &str) -> &'static str {
     } else {
         "Nothing was installed: check that the node reaches its registry and try again"
     }
+}
+
+/// The service unit of each container of app `id`.
+fn container_services(id: &str, m: &Manifest) -> Vec<String> {
+    m.containers
+        .iter()
+        .map(|c| quadlet::container_service(id, &c.name))
+        .collect()
 }
 
 /// Why `id` did not reconcile in a pass, if it did not.

@@ -557,11 +557,7 @@ impl<S: SystemdManager + 'static, P: PodmanApi + 'static> NodeService<S, P> {
     /// True when systemd is restarting a container unit of `id` after it
     /// exited.
     async fn restarting(&self, id: &str, m: &Manifest) -> bool {
-        let services: Vec<String> = m
-            .containers
-            .iter()
-            .map(|c| quadlet::container_service(id, &c.name))
-            .collect();
+        let services = super::container_services(id, m);
         self.ctx
             .systemd
             .list_units_by_names(&services)
