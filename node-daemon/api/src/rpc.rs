@@ -11,6 +11,8 @@
 //! [`StreamEvent`], then one `event: response` whose data is the
 //! JSON-RPC response.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -28,6 +30,21 @@ pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_PORT: u16 = 7443;
 /// Media type of a streamed answer.
 pub const EVENT_STREAM: &str = "text/event-stream";
+/// How long a node keeps a keep-alive connection that carries no request
+/// before it closes it (and how long a request's headers may take).
+pub const IDLE_CONNECTION_CLOSE: Duration = Duration::from_secs(30);
+/// How long a client may keep reusing an idle connection: half of
+/// [`IDLE_CONNECTION_CLOSE`]. A client that waited as long as the node
+/// would now and then send a request on a connection the node is closing
+/// at that very moment, and lose the call to "the node closed the
+/// connection" (seen on a slow VM node, whose close arrived late).
+pub const CLIENT_POOL_IDLE: Duration = Duration::from_secs(IDLE_CONNECTION_CLOSE.as_secs() / 2);
+
+const _: () = assert!(
+    CLIENT_POOL_IDLE.as_secs() > 0
+        && CLIENT_POOL_IDLE.as_secs() * 2 <= IDLE_CONNECTION_CLOSE.as_secs(),
+    "a client must stop reusing a connection well before the node closes it"
+);
 
 /// One call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

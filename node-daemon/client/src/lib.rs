@@ -42,7 +42,9 @@ use std::time::Duration;
 
 use archipelago_api::ErrorCode;
 use archipelago_api::methods::{AuthLogin, AuthLogout, Empty, LoginParams, Method, Session};
-use archipelago_api::rpc::{EVENT_STREAM, Request, Response, SSE_RESPONSE, StreamEvent};
+use archipelago_api::rpc::{
+    CLIENT_POOL_IDLE, EVENT_STREAM, Request, Response, SSE_RESPONSE, StreamEvent,
+};
 use serde_json::Value;
 
 pub use address::{Address, AddressError};
@@ -384,6 +386,9 @@ fn http_client(
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(CONNECT_TIMEOUT)
+        // Idle connections are dropped before the node closes them, so that
+        // no call is sent on a connection that is being closed.
+        .pool_idle_timeout(CLIENT_POOL_IDLE)
         // A followed stream has no timeout: keepalives notice a dead peer.
         .tcp_keepalive(Duration::from_secs(30))
         .user_agent(concat!("archipelago-client/", env!("CARGO_PKG_VERSION")))

@@ -98,7 +98,7 @@ impl Default for Limits {
             busy_replies: 16,
             max_body: MAX_REQUEST_BYTES,
             tls_handshake_timeout: Duration::from_secs(10),
-            header_read_timeout: Duration::from_secs(30),
+            header_read_timeout: rpc::IDLE_CONNECTION_CLOSE,
             body_read_timeout: Duration::from_secs(30),
             sse_keepalive: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(5),
