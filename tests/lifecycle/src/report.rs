@@ -17,7 +17,12 @@ pub struct Results {
     /// When the run began, UTC (`2026-11-28 01:02:03 UTC`).
     pub started: String,
     pub iterations: u32,
+    /// The nodes' part of the run (every suite, both nodes at once).
     pub wall_secs: f64,
+    /// The whole gate's (builds, nodes, desktop E2E, benchmarks), which
+    /// only `release/gate` knows: it passes it to `report`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate_secs: Option<f64>,
     pub nodes: Vec<NodeInfo>,
     pub suites: Vec<Suite>,
     /// Why a suite stopped before its end, one line each.
@@ -95,7 +100,7 @@ pub fn markdown(r: &Results, failed: &[String], sections: &[Section]) -> String 
     let _ = writeln!(out, "# Archipelago {} — release gate\n", r.version);
     let _ = writeln!(
         out,
-        "**Verdict: {}** · commit `{}` · started {} · {} iteration{} · wall time {}\n",
+        "**Verdict: {}** · commit `{}` · started {} · {} iteration{} · nodes' wall time {}{}\n",
         if green {
             "✔ PASSED"
         } else {
@@ -105,7 +110,10 @@ pub fn markdown(r: &Results, failed: &[String], sections: &[Section]) -> String 
         r.started,
         r.iterations,
         if r.iterations == 1 { "" } else { "s" },
-        duration(r.wall_secs)
+        duration(r.wall_secs),
+        r.gate_secs
+            .map(|g| format!(" · whole gate {}", duration(g)))
+            .unwrap_or_default()
     );
     for f in failed {
         let _ = writeln!(out, "- ✘ {f}");
@@ -351,6 +359,7 @@ mod tests {
             started: "2026-11-28 01:00:00 UTC".into(),
             iterations: 2,
             wall_secs: 754.4,
+            gate_secs: (!red).then_some(1890.0),
             nodes: vec![NodeInfo {
                 name: "node-1".into(),
                 kind: "nspawn".into(),

@@ -9,8 +9,9 @@
 //! suite. Writes `DIR/results.json` (and the daemons' logs when red) and
 //! exits non-zero unless every cell passed.
 //!
-//! `archipelago-gate report --dir DIR [--failed TEXT]…` renders
-//! `DIR/report.md` and `DIR/report.html` from `results.json` and the
+//! `archipelago-gate report --dir DIR [--failed TEXT]… [--gate-secs N]`
+//! renders `DIR/report.md` and `DIR/report.html` from `results.json`, the
+//! whole gate's wall time `N` (seconds) when given, and the
 //! Markdown sections in `DIR/sections/` (file name order; the first line,
 //! `# Title`, is the section's title).
 //!
@@ -33,7 +34,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 const USAGE: &str = "usage: archipelago-gate run --out DIR [--only SUITE]...
-       archipelago-gate report --dir DIR [--failed TEXT]...
+       archipelago-gate report --dir DIR [--failed TEXT]... [--gate-secs N]
 suites: lifecycle, updates, chaos (nspawn), vm (all by default; a release runs all)";
 const SUITES: [&str; 4] = ["lifecycle", "updates", "chaos", "vm"];
 /// Iterations when `ARCHY_ITERATIONS` is not set.
@@ -54,7 +55,14 @@ fn main() -> ExitCode {
         }),
         Some("report") => flag(&args, "--dir").and_then(|dir| {
             let failed = values(&args, "--failed");
-            render(&dir, &failed).map(|()| true)
+            let gate_secs =
+                match values(&args, "--gate-secs").first() {
+                    Some(n) => Some(n.parse::<f64>().with_context(|| {
+                        format!("--gate-secs wants seconds, not {n:?}\n{USAGE}")
+                    })?),
+                    None => None,
+                };
+            render(&dir, &failed, gate_secs).map(|()| true)
         }),
         _ => {
             eprintln!("{USAGE}");
@@ -293,6 +301,7 @@ fn run(out_dir: &Path, wanted: &(dyn Fn(&str) -> bool + Sync)) -> Result<bool> {
         started,
         iterations: n,
         wall_secs: 0.0,
+        gate_secs: None,
         nodes: Vec::new(),
         suites: Vec::new(),
         stopped: Vec::new(),
@@ -325,12 +334,13 @@ fn run(out_dir: &Path, wanted: &(dyn Fn(&str) -> bool + Sync)) -> Result<bool> {
 }
 
 /// Writes `report.md` and `report.html` in `dir`.
-fn render(dir: &Path, failed: &[String]) -> Result<()> {
+fn render(dir: &Path, failed: &[String], gate_secs: Option<f64>) -> Result<()> {
     let path = dir.join("results.json");
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let results: Results =
+    let mut results: Results =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    results.gate_secs = gate_secs.or(results.gate_secs);
     let mut sections = Vec::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("sections"))
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
