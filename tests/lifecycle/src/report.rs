@@ -19,10 +19,6 @@ pub struct Results {
     pub iterations: u32,
     /// The nodes' part of the run (every suite, both nodes at once).
     pub wall_secs: f64,
-    /// The whole gate's (builds, nodes, desktop E2E, benchmarks), which
-    /// only `release/gate` knows: it passes it to `report`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gate_secs: Option<f64>,
     pub nodes: Vec<NodeInfo>,
     pub suites: Vec<Suite>,
     /// Why a suite stopped before its end, one line each.
@@ -92,9 +88,16 @@ pub struct Section {
 const DETAIL_CHARS: usize = 700;
 
 /// `report.md`: verdict, nodes, the tables, timings, failures, then
-/// `sections`. `failed` names gate stages outside the tables that failed
-/// (the desktop E2E, a build); any makes the verdict red.
-pub fn markdown(r: &Results, failed: &[String], sections: &[Section]) -> String {
+/// `sections`. `gate_secs` is the whole gate's wall time (builds, nodes,
+/// desktop E2E, benchmarks), which only `release/gate` knows. `failed`
+/// names gate stages outside the tables that failed (the desktop E2E, a
+/// build); any makes the verdict red.
+pub fn markdown(
+    r: &Results,
+    gate_secs: Option<f64>,
+    failed: &[String],
+    sections: &[Section],
+) -> String {
     let green = r.green() && failed.is_empty();
     let mut out = String::new();
     let _ = writeln!(out, "# Archipelago {} — release gate\n", r.version);
@@ -111,7 +114,7 @@ pub fn markdown(r: &Results, failed: &[String], sections: &[Section]) -> String 
         r.iterations,
         if r.iterations == 1 { "" } else { "s" },
         duration(r.wall_secs),
-        r.gate_secs
+        gate_secs
             .map(|g| format!(" · whole gate {}", duration(g)))
             .unwrap_or_default()
     );
@@ -359,7 +362,6 @@ mod tests {
             started: "2026-11-28 01:00:00 UTC".into(),
             iterations: 2,
             wall_secs: 754.4,
-            gate_secs: (!red).then_some(1890.0),
             nodes: vec![NodeInfo {
                 name: "node-1".into(),
                 kind: "nspawn".into(),
@@ -411,6 +413,7 @@ mod tests {
         assert!(r.green());
         let md = markdown(
             &r,
+            Some(1890.0),
             &[],
             &[Section {
                 title: "Desktop E2E".into(),
@@ -428,7 +431,7 @@ mod tests {
     fn a_red_cell_makes_the_verdict_red_and_shows_its_reason() {
         let r = results(true);
         assert!(!r.green());
-        let md = markdown(&r, &[], &[]);
+        let md = markdown(&r, None, &[], &[]);
         golden("report-red.md", &md);
         assert!(md.contains("✘ FAILED — no artifacts"));
         assert!(md.contains("| restart | ✘ 1/2 · 31.0 s |"), "{md}");
@@ -439,7 +442,7 @@ mod tests {
     #[test]
     fn a_failed_stage_or_a_stopped_suite_is_red_too() {
         let mut r = results(false);
-        let md = markdown(&r, &["desktop E2E journey failed".into()], &[]);
+        let md = markdown(&r, None, &["desktop E2E journey failed".into()], &[]);
         assert!(md.contains("✘ FAILED") && md.contains("- ✘ desktop E2E journey failed"));
         r.stopped.push("vm: stopped before hello-web / stop".into());
         assert!(!r.green());

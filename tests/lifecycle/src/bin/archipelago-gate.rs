@@ -301,7 +301,6 @@ fn run(out_dir: &Path, wanted: &(dyn Fn(&str) -> bool + Sync)) -> Result<bool> {
         started,
         iterations: n,
         wall_secs: 0.0,
-        gate_secs: None,
         nodes: Vec::new(),
         suites: Vec::new(),
         stopped: Vec::new(),
@@ -329,7 +328,7 @@ fn run(out_dir: &Path, wanted: &(dyn Fn(&str) -> bool + Sync)) -> Result<bool> {
         out_dir.join("results.json"),
         serde_json::to_string_pretty(&results)?,
     )?;
-    println!("{}", report::markdown(&results, &[], &[]));
+    println!("{}", report::markdown(&results, None, &[], &[]));
     Ok(results.green())
 }
 
@@ -338,9 +337,8 @@ fn render(dir: &Path, failed: &[String], gate_secs: Option<f64>) -> Result<()> {
     let path = dir.join("results.json");
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let mut results: Results =
+    let results: Results =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    results.gate_secs = gate_secs.or(results.gate_secs);
     let mut sections = Vec::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("sections"))
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
@@ -360,7 +358,7 @@ fn render(dir: &Path, failed: &[String], gate_secs: Option<f64>) -> Result<()> {
             markdown: body.trim_start().to_owned(),
         });
     }
-    let md = report::markdown(&results, failed, &sections);
+    let md = report::markdown(&results, gate_secs, failed, &sections);
     std::fs::write(dir.join("report.md"), &md)?;
     let title = format!("Archipelago {} — release gate", results.version);
     std::fs::write(dir.join("report.html"), report::html(&md, &title))?;
