@@ -3,15 +3,19 @@
 //! requeue delay (30 s by default), a unit of ours changing state, the state
 //! file changing, or the shutdown signal.
 //!
+//! A call that finds podman's API socket unreachable wakes the loop, which
+//! repairs what it can (see [`repair_podman`]) before its next pass.
+//!
 //! Exiting never stops a container (pillar 1): the containers are units of
 //! the user's systemd manager, not children of this process, and shutdown
 //! only drops the pass in flight. The pass is level-triggered and crash-safe,
 //! so a pass cut short is finished by the next process's first pass.
 
-use crate::podman::PodmanApi;
-use crate::reconcile::PassReport;
+use crate::podman::{PODMAN_SERVICE, PODMAN_SOCKET, PodmanApi};
+use crate::reconcile::{Context, PassReport};
 use crate::service::NodeService;
 use crate::systemd::SystemdManager;
+use archipelago_api::ActiveState;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -25,6 +29,56 @@ pub const STATE_POLL: Duration = Duration::from_secs(1);
 /// The wait after a pass that could not run at all (no state, an error
 /// outside any app).
 const RETRY_AFTER: Duration = Duration::from_secs(10);
+
+/// The wait for the next pass after podman was repaired.
+const AFTER_REPAIR: Duration = Duration::from_secs(1);
+
+/// Brings podman's API back after a call found its socket unreachable:
+/// removes a stale pause pid file (it locks rootless podman out, see
+/// [`crate::podman_pause`]), and starts `podman.socket` again when it is
+/// not listening (it gives up after a burst of failed starts). Says what
+/// it did; nothing when podman only needs time.
+pub async fn repair_podman<S: SystemdManager, P: PodmanApi>(ctx: &Context<S, P>) -> Vec<String> {
+    let mut repairs = Vec::new();
+    let stale = match ctx.podman.clear_stale_pause() {
+        Ok(stale) => stale,
+        Err(e) => {
+            tracing::warn!("{e}");
+            None
+        }
+    };
+    if let Some(why) = &stale {
+        repairs.push(format!("removed podman's stale pause pid file ({why})"));
+    }
+    let socket_down = match ctx
+        .systemd
+        .list_units_by_names(&[PODMAN_SOCKET.to_owned()])
+        .await
+    {
+        Ok(units) => units
+            .first()
+            .is_none_or(|u| u.active_state != ActiveState::Active),
+        Err(e) => {
+            tracing::warn!("could not look at {PODMAN_SOCKET}: {e}");
+            false
+        }
+    };
+    if stale.is_none() && !socket_down {
+        return repairs;
+    }
+    // Failed states would refuse the start, or make the first request fail.
+    for unit in [PODMAN_SERVICE, PODMAN_SOCKET] {
+        if let Err(e) = ctx.systemd.reset_failed_unit(unit).await {
+            tracing::debug!("reset of {unit}: {e}");
+        }
+    }
+    match ctx.systemd.start_unit(PODMAN_SOCKET).await {
+        Ok(()) if socket_down => repairs.push(format!("started {PODMAN_SOCKET} again")),
+        Ok(()) => {}
+        Err(e) => repairs.push(format!("could not start {PODMAN_SOCKET}: {e}")),
+    }
+    repairs
+}
 
 /// Whether a unit name is one of the apps' units (`<app>_<container>.service`).
 pub fn is_app_unit(name: &str) -> bool {
@@ -63,7 +117,26 @@ enum Wake {
     Units(Vec<String>),
     StateFile,
     Files,
+    /// A call (an API operation's) found podman's socket unreachable.
+    PodmanOutage,
     Shutdown(&'static str),
+}
+
+/// What the wait looks at on each poll besides the state file.
+struct Watch<'a> {
+    /// Unit files or secrets changed on disk.
+    files_changed: &'a dyn Fn() -> bool,
+    /// A call found podman's socket unreachable (asking forgets it).
+    podman_outage: &'a dyn Fn() -> bool,
+}
+
+/// [`repair_podman`], logged; whether it did anything.
+async fn repaired<S: SystemdManager, P: PodmanApi>(ctx: &Context<S, P>) -> bool {
+    let repairs = repair_podman(ctx).await;
+    if !repairs.is_empty() {
+        tracing::warn!("podman's API was unreachable: {}", repairs.join("; "));
+    }
+    !repairs.is_empty()
 }
 
 /// Runs passes until `shutdown` resolves; `changes` are unit names whose
@@ -90,7 +163,7 @@ pub async fn run<S: SystemdManager + 'static, P: PodmanApi + 'static>(
     loop {
         let seen = stamp(&state_path);
         service.refresh();
-        let next = if service.state().is_some() {
+        let mut next = if service.state().is_some() {
             let start = Instant::now();
             let result = tokio::select! {
                 r = service.pass() => r,
@@ -124,18 +197,29 @@ pub async fn run<S: SystemdManager + 'static, P: PodmanApi + 'static>(
         } else {
             RETRY_AFTER
         };
+        if service.context().podman.take_outage() && repaired(service.context()).await {
+            next = next.min(AFTER_REPAIR);
+        }
         let files_changed = || service.context().files_changed();
+        let podman_outage = || service.context().podman.take_outage();
         why = match wait(
             next,
             &mut changes,
             &state_path,
             &seen,
-            &files_changed,
+            &Watch {
+                files_changed: &files_changed,
+                podman_outage: &podman_outage,
+            },
             &mut shutdown,
         )
         .await?
         {
             Wake::Timer => "timer".to_owned(),
+            Wake::PodmanOutage => {
+                repaired(service.context()).await;
+                "podman's API was unreachable".to_owned()
+            }
             Wake::StateFile => "state file changed".to_owned(),
             Wake::Files => "unit files or secrets changed".to_owned(),
             Wake::Units(units) => format!("units changed: {}", units.join(", ")),
@@ -157,7 +241,7 @@ async fn wait(
     changes: &mut Receiver<String>,
     state_path: &Path,
     seen: &Stamp,
-    files_changed: &impl Fn() -> bool,
+    watch: &Watch<'_>,
     shutdown: &mut std::pin::Pin<&mut impl Future<Output = &'static str>>,
 ) -> anyhow::Result<Wake> {
     let timer = tokio::time::sleep(next);
@@ -172,8 +256,11 @@ async fn wait(
                 if stamp(state_path) != *seen {
                     return Ok(Wake::StateFile);
                 }
-                if files_changed() {
+                if (watch.files_changed)() {
                     return Ok(Wake::Files);
+                }
+                if (watch.podman_outage)() {
+                    return Ok(Wake::PodmanOutage);
                 }
             }
             name = changes.recv() => {
@@ -254,7 +341,55 @@ fn summary(report: &PassReport, n: u64, why: &str, took: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::is_app_unit;
+    #![allow(clippy::unwrap_used)]
+    use super::{is_app_unit, repair_podman};
+    use crate::fake::{Call, FakeNode};
+    use crate::layout::Layout;
+    use crate::podman::PODMAN_SOCKET;
+    use crate::podman_pause::Stale;
+    use crate::reconcile::Context;
+    use crate::secrets::SecretStore;
+    use archipelago_api::ActiveState;
+    use std::sync::Arc;
+
+    fn context(home: &std::path::Path) -> Context<Arc<FakeNode>, Arc<FakeNode>> {
+        let layout = Layout::under_home(home);
+        let fake = Arc::new(FakeNode::new(layout.units_dir.clone()));
+        let secrets = SecretStore::new(layout.clone());
+        Context::new(layout, Arc::clone(&fake), fake, secrets)
+    }
+
+    #[tokio::test]
+    async fn a_locked_out_podman_is_repaired_and_its_socket_started_again() {
+        let home = tempfile::tempdir().unwrap();
+        let ctx = context(home.path());
+        ctx.podman.lose_podman(Stale::Gone(166));
+        let repairs = repair_podman(&ctx).await;
+        assert_eq!(
+            repairs,
+            [
+                "removed podman's stale pause pid file (pause process 166 is gone)",
+                "started podman.socket again"
+            ]
+        );
+        assert_eq!(ctx.systemd.unit_state(PODMAN_SOCKET), ActiveState::Active);
+        let calls = ctx.systemd.calls();
+        assert!(calls.contains(&Call::ResetFailed(PODMAN_SOCKET.into())));
+        assert!(calls.contains(&Call::Start(PODMAN_SOCKET.into())));
+    }
+
+    #[tokio::test]
+    async fn podman_that_only_needs_time_is_left_alone() {
+        let home = tempfile::tempdir().unwrap();
+        let ctx = context(home.path());
+        ctx.podman.lose_podman(Stale::Gone(166));
+        repair_podman(&ctx).await;
+        let before = ctx.systemd.calls().len();
+        // The socket listens and the pause file is sound: nothing to do.
+        assert!(repair_podman(&ctx).await.is_empty());
+        let after = ctx.systemd.calls();
+        assert_eq!(after[before..], [Call::ClearStalePause, Call::ListUnits(1)]);
+    }
 
     #[test]
     fn app_units_are_told_apart() {

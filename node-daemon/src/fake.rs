@@ -8,9 +8,10 @@
 
 use crate::manifest::Protocol;
 use crate::podman::{
-    ContainerInfo, ContainerStats, ExecOutcome, LogLine, PodmanApi, PodmanError, PortBinding,
-    PullEvent,
+    ContainerInfo, ContainerStats, ExecOutcome, LogLine, PODMAN_SOCKET, PodmanApi, PodmanError,
+    PortBinding, PullEvent,
 };
+use crate::podman_pause::Stale;
 use crate::systemd::{MainExit, SystemdError, SystemdManager};
 use archipelago_api::{ActiveState, UnitState};
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,12 +37,17 @@ pub enum Call {
     RemoveImage(String),
     /// A command run in a container.
     Exec(String, Vec<String>),
+    /// A look at podman's pause pid file.
+    ClearStalePause,
 }
 
 impl Call {
     /// True for calls that change something on the node.
     pub const fn is_mutation(&self) -> bool {
-        !matches!(self, Self::ListUnits(_) | Self::ListContainers)
+        !matches!(
+            self,
+            Self::ListUnits(_) | Self::ListContainers | Self::ClearStalePause
+        )
     }
 }
 
@@ -78,6 +84,10 @@ struct Inner {
     start_writes: BTreeMap<String, Vec<(PathBuf, Vec<u8>)>>,
     /// How commands run in a container end (exit 0, no output, by default).
     execs: BTreeMap<String, ExecOutcome>,
+    /// A call found podman's socket unreachable (see [`FakeNode::lose_podman`]).
+    outage: bool,
+    /// What podman's pause pid file is stale for, if it is.
+    stale_pause: Option<Stale>,
     calls: Vec<Call>,
 }
 
@@ -329,7 +339,10 @@ impl SystemdManager for FakeNode {
             g.fail_reloads -= 1;
             return Err(SystemdError::Bus("reload refused (fake)".into()));
         }
+        // podman's own units are not Quadlet files: a reload keeps them.
+        let podman = g.loaded.remove_entry(PODMAN_SOCKET);
         g.loaded = loaded;
+        g.loaded.extend(podman);
         Ok(())
     }
 
@@ -430,6 +443,27 @@ impl FakeNode {
     /// Whether an image was pulled.
     pub fn has_image(&self, reference: &str) -> bool {
         self.lock().images.contains(reference)
+    }
+
+    /// podman locked out as a dead pause process leaves it: a call found
+    /// its socket unreachable, its pause pid file is stale (`stale`), and
+    /// `podman.socket` has given up.
+    pub fn lose_podman(&self, stale: Stale) {
+        let mut g = self.lock();
+        g.outage = true;
+        g.stale_pause = Some(stale);
+        g.loaded.insert(PODMAN_SOCKET.to_owned(), None);
+        g.active
+            .insert(PODMAN_SOCKET.to_owned(), ActiveState::Failed);
+    }
+
+    /// A unit's active state as the fake manager has it.
+    pub fn unit_state(&self, unit: &str) -> ActiveState {
+        self.lock()
+            .active
+            .get(unit)
+            .copied()
+            .unwrap_or(ActiveState::Inactive)
     }
 }
 
@@ -553,6 +587,16 @@ impl PodmanApi for FakeNode {
     async fn remove_network(&self, name: &str) -> Result<bool, PodmanError> {
         self.lock().calls.push(Call::RemoveNetwork(name.to_owned()));
         Ok(true)
+    }
+
+    fn take_outage(&self) -> bool {
+        std::mem::take(&mut self.lock().outage)
+    }
+
+    fn clear_stale_pause(&self) -> Result<Option<Stale>, PodmanError> {
+        let mut g = self.lock();
+        g.calls.push(Call::ClearStalePause);
+        Ok(g.stale_pause.take())
     }
 }
 

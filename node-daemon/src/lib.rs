@@ -37,6 +37,7 @@ pub mod layout;
 pub mod manifest;
 pub mod nodeinfo;
 pub mod podman;
+pub mod podman_pause;
 pub mod podman_rest;
 pub mod quadlet;
 pub mod reconcile;

@@ -8,6 +8,13 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use crate::manifest::Protocol;
+use crate::podman_pause::Stale;
+
+/// The user unit that listens on podman's API socket and starts
+/// [`PODMAN_SERVICE`] on demand.
+pub const PODMAN_SOCKET: &str = "podman.socket";
+/// The user unit that serves podman's API.
+pub const PODMAN_SERVICE: &str = "podman.service";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PodmanError {
@@ -166,6 +173,12 @@ pub trait PodmanApi: Send + Sync {
         container: &str,
         cmd: &[String],
     ) -> impl Future<Output = Result<ExecOutcome, PodmanError>> + Send;
+    /// Whether a call found the API's socket unreachable since this was
+    /// last asked (asking forgets it): the daemon's cue to repair podman.
+    fn take_outage(&self) -> bool;
+    /// Removes podman's pause pid file when it names no live pause process
+    /// (it locks podman out, see [`crate::podman_pause`]); why it was stale.
+    fn clear_stale_pause(&self) -> Result<Option<Stale>, PodmanError>;
 }
 
 /// How a command run in a container ended.
@@ -254,5 +267,11 @@ impl<T: PodmanApi> PodmanApi for std::sync::Arc<T> {
         cmd: &[String],
     ) -> impl Future<Output = Result<ExecOutcome, PodmanError>> + Send {
         (**self).exec(container, cmd)
+    }
+    fn take_outage(&self) -> bool {
+        (**self).take_outage()
+    }
+    fn clear_stale_pause(&self) -> Result<Option<Stale>, PodmanError> {
+        (**self).clear_stale_pause()
     }
 }

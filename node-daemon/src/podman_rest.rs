@@ -27,6 +27,7 @@
 use crate::manifest::Protocol;
 use crate::podman::{ContainerInfo, ExecOutcome, PodmanApi, PodmanError, PortBinding};
 pub use crate::podman::{ContainerStats, LogLine, LogStream, PullEvent};
+use crate::podman_pause::Stale;
 use crate::quadlet::{LABEL_APP, LABEL_CONFIG, LABEL_MANAGED};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Bytes, Incoming};
@@ -36,6 +37,8 @@ use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The API version every path starts with.
 const PREFIX: &str = "/v5.0.0/libpod";
@@ -44,6 +47,10 @@ const PREFIX: &str = "/v5.0.0/libpod";
 #[derive(Debug, Clone)]
 pub struct PodmanRest {
     socket: PathBuf,
+    /// podman's pause pid file, when this is the user's own podman.
+    pause_pid_file: Option<PathBuf>,
+    /// Set by a call that found the socket unreachable (shared by clones).
+    outage: Arc<AtomicBool>,
 }
 
 impl PodmanRest {
@@ -51,16 +58,22 @@ impl PodmanRest {
     pub fn new(socket: impl Into<PathBuf>) -> Self {
         Self {
             socket: socket.into(),
+            pause_pid_file: None,
+            outage: Arc::default(),
         }
     }
 
     /// This user's API: `$XDG_RUNTIME_DIR/podman/podman.sock`, else
     /// `/run/user/<euid>/podman/podman.sock`.
     pub fn for_this_user() -> Self {
-        Self::new(user_socket(
+        let runtime_dir = user_runtime_dir(
             std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from),
             rustix::process::geteuid().as_raw(),
-        ))
+        );
+        Self {
+            pause_pid_file: Some(runtime_dir.join("libpod/tmp/pause.pid")),
+            ..Self::new(runtime_dir.join("podman/podman.sock"))
+        }
     }
 
     /// The socket this client talks to.
@@ -96,9 +109,12 @@ impl PodmanRest {
         path: &str,
         json: String,
     ) -> Result<Response<Incoming>, PodmanError> {
-        let socket_error = |message: String| PodmanError::Socket {
-            path: self.socket.clone(),
-            message,
+        let socket_error = |message: String| {
+            self.outage.store(true, Ordering::SeqCst);
+            PodmanError::Socket {
+                path: self.socket.clone(),
+                message,
+            }
         };
         let stream = tokio::net::UnixStream::connect(&self.socket)
             .await
@@ -400,6 +416,22 @@ impl PodmanApi for PodmanRest {
             _ => Err(error_of(response, &what).await),
         }
     }
+
+    fn take_outage(&self) -> bool {
+        self.outage.swap(false, Ordering::SeqCst)
+    }
+
+    fn clear_stale_pause(&self) -> Result<Option<Stale>, PodmanError> {
+        let Some(path) = &self.pause_pid_file else {
+            return Ok(None);
+        };
+        crate::podman_pause::remove_if_stale(path, crate::podman_pause::process_info).map_err(|e| {
+            PodmanError::Api(format!(
+                "could not remove podman's stale pause pid file {}: {e}",
+                path.display()
+            ))
+        })
+    }
 }
 
 /// podman's answer to creating an exec session.
@@ -423,12 +455,12 @@ struct InspectedVolume {
     mountpoint: PathBuf,
 }
 
-/// This user's socket path from `XDG_RUNTIME_DIR` and the effective uid.
-fn user_socket(runtime_dir: Option<PathBuf>, euid: u32) -> PathBuf {
+/// This user's runtime folder (podman's socket and pause pid file are
+/// below it) from `XDG_RUNTIME_DIR` and the effective uid.
+fn user_runtime_dir(runtime_dir: Option<PathBuf>, euid: u32) -> PathBuf {
     runtime_dir
         .filter(|d| d.is_absolute())
         .unwrap_or_else(|| PathBuf::from(format!("/run/user/{euid}")))
-        .join("podman/podman.sock")
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters (for a
@@ -951,19 +983,20 @@ mod tests {
     }
 
     #[test]
-    fn encoding_and_the_user_socket() {
+    fn encoding_and_the_user_runtime_dir() {
         assert_eq!(encode("a/b:1"), "a%2Fb%3A1");
         assert_eq!(
             encode(r#"{"l":["x=y"]}"#),
             "%7B%22l%22%3A%5B%22x%3Dy%22%5D%7D"
         );
         assert_eq!(
-            user_socket(Some("/run/user/7".into()), 1),
-            Path::new("/run/user/7/podman/podman.sock")
+            user_runtime_dir(Some("/run/user/7".into()), 1),
+            Path::new("/run/user/7")
         );
+        assert_eq!(user_runtime_dir(None, 1000), Path::new("/run/user/1000"));
         assert_eq!(
-            user_socket(None, 1000),
-            Path::new("/run/user/1000/podman/podman.sock")
+            user_runtime_dir(Some("relative".into()), 1000),
+            Path::new("/run/user/1000")
         );
     }
 }
