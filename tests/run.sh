@@ -49,7 +49,10 @@ say "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 say "cargo test"
-cargo test --workspace --locked 2>&1 | tee /tmp/archipelago-test.log
+# No stack traces: a failing test names its cause in its message, and a
+# trace after it would push that message out of the log's tail, the part
+# CI shows.
+RUST_BACKTRACE=0 RUST_LIB_BACKTRACE=0 cargo test --workspace --locked 2>&1 | tee /tmp/archipelago-test.log
 summary=$(grep -E '^test result:' /tmp/archipelago-test.log | awk '{p+=$4; f+=$6} END {print p+0, f+0}')
 read -r passed failed <<<"$summary"
 if [ "$passed" -eq 0 ] || [ -z "$vitest_passed" ]; then

@@ -433,10 +433,22 @@ pub async fn converged(lab: &Lab, api: &Api<'_>, app: &str) -> Result<&'static s
             _ => {}
         }
         if start.elapsed() > comeback(lab) {
+            let status = match api.status(app).await {
+                Ok(s) => format!(
+                    "{:?}, {:?}, {}",
+                    s.run,
+                    s.health,
+                    s.problem.unwrap_or_default()
+                ),
+                Err(e) => e.to_string(),
+            };
+            let left = match leftovers(&*lab.node(), app) {
+                Ok(l) => format!("{l:?}"),
+                Err(e) => format!("{e:#}"),
+            };
             bail!(
-                "{app} neither healthy nor gone: {:?}, left: {:?}",
-                api.status(app).await,
-                leftovers(&*lab.node(), app)
+                "{app} neither healthy nor gone after {:.0?}: {status}; left: {left}",
+                start.elapsed()
             );
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

@@ -1,7 +1,7 @@
 //! The release gate's chaos cases, each on a real node and each checking
 //! that the node converges and that nothing is lost: the daemon killed at
-//! every install step, the power cut mid-install and mid-uninstall, a
-//! truncated state file, a secret made world-readable, the registry
+//! every install step, the power cut mid-install and mid-uninstall, podman
+//! locked out by a dead pause process, a truncated state file, a secret made world-readable, the registry
 //! unreachable during an install, the disk full during a pull, a
 //! crash-looping container, and two clients installing the same app at
 //! once. (The deleted secret and the hand-edited unit are in
@@ -14,7 +14,9 @@ use crate::cells::{
 use crate::{Api, Lab, Matrix, containers, is_code, leftovers, root, user};
 use anyhow::{Context as _, Result, bail, ensure};
 use archipelago_api::ErrorCode;
-use archipelago_api::methods::{AppParams, Health, PackageInstall, Phase};
+use archipelago_api::methods::{
+    AppParams, Health, PackageInstall, PackageUninstall, Phase, UninstallParams,
+};
 use archipelago_harness::node::RunAs;
 use archipelago_harness::testing::NODE_HOME;
 use std::time::{Duration, Instant};
@@ -60,6 +62,12 @@ pub async fn run(lab: &Lab, m: &mut Matrix) -> Result<()> {
         "power",
         "power cut mid-uninstall converges",
         power_cut_mid_uninstall(lab, &api),
+    )
+    .await?;
+    m.cell(
+        "podman",
+        "locked out by a dead pause process: repaired",
+        podman_locked_out(lab, &api),
     )
     .await?;
     m.cell(
@@ -132,11 +140,12 @@ async fn power_cut_mid_install(lab: &Lab, api: &Api<'_>) -> Result<()> {
     Ok(())
 }
 
+/// The power cut while the uninstall stops the chain's container (300 ms
+/// in), then while it removes what is left: either way the node finishes
+/// the uninstall after the boot.
 async fn power_cut_mid_uninstall(lab: &Lab, api: &Api<'_>) -> Result<()> {
     let (_, s) = api.install(CHAIN).await?;
     ensure!(s.health == Health::Healthy, "{s:?}");
-    // The uninstall stops the chain's container first (seconds): the cut
-    // lands while it is under way.
     let call = api.uninstall(CHAIN, false);
     tokio::pin!(call);
     tokio::select! {
@@ -147,12 +156,85 @@ async fn power_cut_mid_uninstall(lab: &Lab, api: &Api<'_>) -> Result<()> {
     lab.node().boot()?;
     api.wait_api(comeback(lab)).await?;
     let outcome = converged(lab, api, CHAIN).await?;
-    eprintln!("power cut mid-uninstall: {outcome}");
+    eprintln!("power cut 300 ms into an uninstall: {outcome}");
     ensure!(
         outcome == "gone",
         "an uninstall the node had begun came back installed"
     );
+    let (_, s) = api.install(CHAIN).await?;
+    ensure!(s.health == Health::Healthy, "{s:?}");
+    crate::updates::cut_power_at::<PackageUninstall>(
+        lab,
+        api,
+        UninstallParams {
+            id: CHAIN.into(),
+            keep_data: false,
+        },
+        Phase::Removing,
+    )
+    .await?;
+    let outcome = converged(lab, api, CHAIN).await?;
+    eprintln!("power cut at Removing of an uninstall: {outcome}");
+    ensure!(
+        outcome == "gone",
+        "an uninstall cut while removing came back installed"
+    );
     Ok(())
+}
+
+/// What a power cut can leave for the next boot: podman's first start
+/// after the boot cut short (a unit stopped while podman started in it),
+/// its pause process dead and the pid file naming it left behind. Rootless
+/// podman then refuses every command until that file goes.
+const LOCK_OUT_PODMAN: &str = r#"set -e
+t=$XDG_RUNTIME_DIR/libpod/tmp
+systemctl --user stop podman.socket podman.service
+pid=$(cat "$t/pause.pid")
+kill -9 "$pid"
+n=0
+while kill -0 "$pid" 2>/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+rm -f "$t/alive"
+printf %s "$pid" > "$t/pause.pid"
+systemctl --user start podman.socket
+"#;
+
+/// podman locked out as [`LOCK_OUT_PODMAN`] leaves it: the install a user
+/// tries fails at first, the daemon sees podman's socket fail, removes the
+/// stale file and starts the socket again, and a retry installs the app.
+async fn podman_locked_out(lab: &Lab, api: &Api<'_>) -> Result<()> {
+    // The earlier cases ran podman, so its pause process is up.
+    user(&*lab.node(), &["sh", "-c", LOCK_OUT_PODMAN])?;
+    let locked = lab.node().exec(RunAs::ServiceUser, &["podman", "info"])?;
+    ensure!(
+        !locked.success() && locked.stderr.contains("join the existing user namespace"),
+        "podman was not locked out, so this case shows nothing: {locked:?}"
+    );
+    let start = Instant::now();
+    let mut first_error = None;
+    let s = loop {
+        match api.install(HELLO).await {
+            Ok((_, s)) => break s,
+            Err(e) if start.elapsed() < Duration::from_secs(60) => {
+                first_error.get_or_insert_with(|| format!("{e:#}"));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => bail!("podman still locked out after {:?}: {e:#}", start.elapsed()),
+        }
+    };
+    eprintln!(
+        "installed {:.1?} after podman was locked out; first error: {first_error:?}",
+        start.elapsed()
+    );
+    ensure!(s.health == Health::Healthy, "{s:?}");
+    let info = lab.node().exec(RunAs::ServiceUser, &["podman", "info"])?;
+    ensure!(info.success(), "podman still refuses: {info:?}");
+    ensure!(
+        lab.daemon_log()
+            .contains("removed podman's stale pause pid file"),
+        "podman works again, but not by the daemon's repair"
+    );
+    reachable(lab, HELLO)?;
+    clean_up(lab, api, HELLO).await
 }
 
 /// The state file cut short: edits are refused with the way out in the

@@ -521,11 +521,19 @@ done
 
 /// What of `app` is left on the node; empty when nothing is.
 pub fn leftovers(node: &dyn Node, app: &str) -> Result<Vec<String>> {
-    let out = user(
-        node,
+    let out = node.exec(
+        RunAs::ServiceUser,
         &["sh", "-c", LEFTOVERS_SCRIPT, "leftovers", app, NODE_HOME],
     )?;
+    // Not `user`: its error would quote the whole script.
+    ensure!(
+        out.success(),
+        "looking for what is left of {app} failed (exit {}): {}",
+        out.status,
+        out.stderr.trim()
+    );
     Ok(out
+        .stdout
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(str::to_owned)
