@@ -209,28 +209,49 @@ async fn podman_locked_out(lab: &Lab, api: &Api<'_>) -> Result<()> {
         !locked.success() && locked.stderr.contains("join the existing user namespace"),
         "podman was not locked out, so this case shows nothing: {locked:?}"
     );
+    // What the user sees, try by try, and when the daemon repaired podman.
     let start = Instant::now();
-    let mut first_error = None;
+    let mut tries = Vec::new();
     let s = loop {
-        match api.install(HELLO).await {
+        let at = start.elapsed();
+        let this = Instant::now();
+        let result = api.install(HELLO).await;
+        tries.push(format!(
+            "at {at:.1?} for {:.1?}: {}",
+            this.elapsed(),
+            match &result {
+                Ok(_) => "installed".to_owned(),
+                Err(e) => format!("{e:#}").chars().take(120).collect(),
+            }
+        ));
+        match result {
             Ok((_, s)) => break s,
-            Err(e) if start.elapsed() < Duration::from_secs(60) => {
-                first_error.get_or_insert_with(|| format!("{e:#}"));
+            Err(_) if start.elapsed() < comeback(lab) => {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            Err(e) => bail!("podman still locked out after {:?}: {e:#}", start.elapsed()),
+            Err(e) => bail!(
+                "podman still locked out after {:.0?}: {e:#}; tries: {tries:#?}",
+                start.elapsed()
+            ),
         }
     };
+    let repairs: Vec<String> = lab
+        .daemon_log()
+        .lines()
+        .filter(|l| l.contains("podman's API was unreachable"))
+        .map(crate::report::without_escapes)
+        .collect();
     eprintln!(
-        "installed {:.1?} after podman was locked out; first error: {first_error:?}",
+        "installed {:.1?} after podman was locked out; tries: {tries:#?}; the daemon: {repairs:#?}",
         start.elapsed()
     );
     ensure!(s.health == Health::Healthy, "{s:?}");
     let info = lab.node().exec(RunAs::ServiceUser, &["podman", "info"])?;
     ensure!(info.success(), "podman still refuses: {info:?}");
     ensure!(
-        lab.daemon_log()
-            .contains("removed podman's stale pause pid file"),
+        repairs
+            .iter()
+            .any(|l| l.contains("removed podman's stale pause pid file")),
         "podman works again, but not by the daemon's repair"
     );
     reachable(lab, HELLO)?;

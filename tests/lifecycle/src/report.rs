@@ -272,7 +272,7 @@ fn one_line(s: &str) -> String {
 
 /// `s` without ANSI escape sequences (`ESC [ … letter`, `ESC ] … BEL`)
 /// and other control characters but whitespace.
-fn without_escapes(s: &str) -> String {
+pub(crate) fn without_escapes(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
