@@ -372,7 +372,7 @@ mod tests {
                 "started podman.socket again"
             ]
         );
-        assert_eq!(ctx.systemd.unit_state(PODMAN_SOCKET), ActiveState::Active);
+        assert_eq!(ctx.systemd.active_state(PODMAN_SOCKET), ActiveState::Active);
         let calls = ctx.systemd.calls();
         assert!(calls.contains(&Call::ResetFailed(PODMAN_SOCKET.into())));
         assert!(calls.contains(&Call::Start(PODMAN_SOCKET.into())));

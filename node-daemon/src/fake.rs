@@ -456,15 +456,6 @@ impl FakeNode {
         g.active
             .insert(PODMAN_SOCKET.to_owned(), ActiveState::Failed);
     }
-
-    /// A unit's active state as the fake manager has it.
-    pub fn unit_state(&self, unit: &str) -> ActiveState {
-        self.lock()
-            .active
-            .get(unit)
-            .copied()
-            .unwrap_or(ActiveState::Inactive)
-    }
 }
 
 impl PodmanApi for FakeNode {
