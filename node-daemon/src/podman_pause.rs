@@ -11,6 +11,7 @@
 //! until the file goes. This module judges the file (pure) and removes it
 //! only when the pid it names is not a live pause process of ours.
 
+use crate::fsutil::{FsError, read_optional, remove_if_exists};
 use std::path::Path;
 
 /// What `/proc` says of the process a pid file names.
@@ -95,8 +96,8 @@ pub fn process_info(pid: u32) -> Option<ProcessInfo> {
 pub fn remove_if_stale(
     path: &Path,
     process: impl Fn(u32) -> Option<ProcessInfo>,
-) -> std::io::Result<Option<Stale>> {
-    let Some(contents) = crate::fsutil::read_optional(path).map_err(std::io::Error::other)? else {
+) -> Result<Option<Stale>, FsError> {
+    let Some(contents) = read_optional(path)? else {
         return Ok(None);
     };
     let Some(stale) = judge(&contents, process) else {
@@ -104,18 +105,10 @@ pub fn remove_if_stale(
     };
     // podman may have replaced it in the meantime with a live process's:
     // only the file judged goes.
-    if crate::fsutil::read_optional(path)
-        .map_err(std::io::Error::other)?
-        .as_deref()
-        != Some(contents.as_slice())
-    {
+    if read_optional(path)?.as_deref() != Some(contents.as_slice()) {
         return Ok(None);
     }
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(Some(stale)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
+    Ok(remove_if_exists(path)?.then_some(stale))
 }
 
 #[cfg(test)]

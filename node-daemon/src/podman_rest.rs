@@ -425,12 +425,8 @@ impl PodmanApi for PodmanRest {
         let Some(path) = &self.pause_pid_file else {
             return Ok(None);
         };
-        crate::podman_pause::remove_if_stale(path, crate::podman_pause::process_info).map_err(|e| {
-            PodmanError::Api(format!(
-                "could not remove podman's stale pause pid file {}: {e}",
-                path.display()
-            ))
-        })
+        crate::podman_pause::remove_if_stale(path, crate::podman_pause::process_info)
+            .map_err(|e| PodmanError::Api(format!("podman's pause pid file: {e}")))
     }
 }
 
