@@ -1,12 +1,12 @@
 //! The release gate's chaos cases, each on a real node and each checking
 //! that the node converges and that nothing is lost: the daemon killed at
 //! every install step, the power cut mid-install and mid-uninstall, podman
-//! locked out by a dead pause process, a truncated state file, a secret made world-readable, the registry
-//! unreachable during an install, the disk full during a pull, a
-//! crash-looping container, and two clients installing the same app at
-//! once. (The deleted secret and the hand-edited unit are in
-//! [`crate::cells::once`]; full disks and power cuts during updates,
-//! backups and restores in [`crate::updates`].)
+//! locked out by a dead pause process, a truncated state file, a secret
+//! made world-readable, the registry unreachable during an install, the
+//! disk full during a pull, a crash-looping container, and two clients
+//! installing the same app at once. (The deleted secret and the
+//! hand-edited unit are in [`crate::cells::once`]; full disks and power
+//! cuts during updates, backups and restores in [`crate::updates`].)
 
 use crate::cells::{
     self, CHAIN, HELLO, chain_secret, comeback, converged, forget_hello_image, reachable,
